@@ -1,0 +1,1 @@
+"""Learning agents (bandits, contextual bandits, search agents, SB3 glue)."""

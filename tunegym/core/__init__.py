@@ -1,0 +1,8 @@
+"""The contract every tunegym env family shares (see DESIGN.md, "The one contract")."""
+
+from tunegym.core.adapters import SingleEnv, TorchVectorEnv, derive_envs
+from tunegym.core.batched import BatchedEnv, check_action, check_choice, check_positive_int
+from tunegym.core.registration import register_family, registered_ids
+
+__all__ = ["BatchedEnv", "SingleEnv", "TorchVectorEnv", "derive_envs", "check_action",
+           "check_choice", "check_positive_int", "register_family", "registered_ids"]

@@ -1,0 +1,1 @@
+"""Pure batched torch simulators (no gymnasium import)."""
