@@ -155,6 +155,12 @@ def _from_phases(phases: dict[tuple[int, int], torch.Tensor], grid_size: int) ->
     return grid[:, :grid_size, :grid_size]
 
 
+def _grid_of(phases: dict[tuple[int, int], torch.Tensor], mask: torch.Tensor,
+             grid_size: int) -> torch.Tensor:
+    """Grids (b, m, m) of the systems selected by ``mask`` from halo phases."""
+    return _from_phases({phase: value[mask] for phase, value in phases.items()}, grid_size)
+
+
 def _interior(phase: torch.Tensor) -> torch.Tensor:
     return phase[:, 1:-1, 1:-1]
 
@@ -245,13 +251,14 @@ def _dot(a, b) -> torch.Tensor:
 # ------------------------------------------------------------------ active set
 def _run_until_converged(state: dict, advance: Callable[[dict], torch.Tensor],
                          initial_relative_residual: torch.Tensor, solution: torch.Tensor,
-                         read_solution: Callable[[dict], torch.Tensor], tol: float,
+                         read_solution: Callable[[dict, torch.Tensor], torch.Tensor], tol: float,
                          max_iters: int) -> SolveResult:
     """Drive B iterations until each system meets ``tol`` or hits ``max_iters``.
 
     ``state`` maps names to per-system objects (tensors with leading dim B, or dicts
     of them); ``advance(state)`` performs one iteration in place and returns the
-    relative residual (b,) of the systems still in ``state``. Finished systems are
+    relative residual (b,) of the systems still in ``state``; ``read_solution(state,
+    mask)`` returns the iterates of the masked systems. Finished systems are
     recorded at once (so a result never depends on which systems share the batch)
     and dropped from ``state`` when they make up a quarter of it.
     """
@@ -278,7 +285,7 @@ def _run_until_converged(state: dict, advance: Callable[[dict], torch.Tensor],
             converged[indices] = reached
             relative_residual[indices] = torch.where(torch.isfinite(residual[finished]),
                                                      residual[finished], math.inf)
-            solution[indices] = read_solution(state)[finished]
+            solution[indices] = read_solution(state, finished)
             alive &= ~finished
             if int(alive.sum()) * 4 <= 3 * alive.numel():
                 running, state = running[alive], _select(state, alive)
@@ -386,7 +393,8 @@ def solve_sor(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor | flo
         return torch.sqrt(squared) / state["rhs_norm"]
 
     return _run_until_converged(state, advance, initial, u0,
-                                lambda s: _from_phases(s["u"], stencil.grid_size), tol, max_iters)
+                                lambda s, mask: _grid_of(s["u"], mask, stencil.grid_size), tol,
+                                max_iters)
 
 
 # -------------------------------------------------------------------- SSOR-PCG
@@ -453,4 +461,5 @@ def solve_ssor_pcg(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor 
         return _norm(residual) / state["rhs_norm"]
 
     return _run_until_converged(state, advance, _norm(residual) / rhs_norm, x0,
-                                lambda s: _from_phases(s["x"], stencil.grid_size), tol, max_iters)
+                                lambda s, mask: _grid_of(s["x"], mask, stencil.grid_size), tol,
+                                max_iters)
