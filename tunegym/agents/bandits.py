@@ -180,7 +180,7 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 
 def _check_real(name: str, value: Any, low: float = -math.inf, high: float = math.inf,
                 low_inclusive: bool = True, high_inclusive: bool = True) -> float:
-    """Return ``value`` as float; a TypeError/ValueError naming ``name`` unless a number in range."""
+    """``value`` as float; TypeError/ValueError naming ``name`` unless a number in range."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     value = float(value)

@@ -144,7 +144,8 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
         if bool(done.any()):
             done_numpy = _to_numpy(done)
             final_obs = np.full(self.num_envs, None, dtype=object)
-            final_obs[done_numpy] = list(_to_numpy(observation[done]))
+            for index, last in zip(np.flatnonzero(done_numpy), _to_numpy(observation[done])):
+                final_obs[index] = last
             infos["final_obs"], infos["_final_obs"] = final_obs, done_numpy
             observation = self.batched.autoreset(done)
         return (_to_numpy(observation), _to_numpy(reward), _to_numpy(terminated),

@@ -108,6 +108,7 @@ class BatchedEnv:
     family: ClassVar[str] = ""
     reward_description: ClassVar[str] = ""
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    render_mode: ClassVar[str | None] = None
 
     single_observation_space: gymnasium.spaces.Box
     single_action_space: gymnasium.Space

@@ -1,0 +1,110 @@
+"""Every registered tunegym id: env checkers, determinism, vector == single, SB3 adapter."""
+
+import json
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import tunegym
+
+ENV_IDS = tunegym.registered_ids()
+#: Short episodes so the tests cross episode boundaries quickly.
+SHORT = {"sequence_length": 3}
+
+
+def test_registry_is_populated():
+    assert "tunegym/SOR-v0" in ENV_IDS
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_gymnasium_and_sb3_env_checkers_pass(env_id):
+    check_env(gymnasium.make(env_id, **SHORT).unwrapped, skip_render_check=True)
+    sb3_check_env(gymnasium.make(env_id, **SHORT).unwrapped, warn=False)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_same_seed_same_trajectory(env_id):
+    def rollout():
+        env = gymnasium.make(env_id, **SHORT)
+        env.action_space.seed(5)
+        observations, rewards = [env.reset(seed=42)[0]], []
+        for _ in range(5):
+            observation, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            rewards.append(reward)
+            observations.append(observation)
+            if terminated or truncated:
+                observations.append(env.reset()[0])
+        return np.array(observations), np.array(rewards)
+
+    first, second = rollout(), rollout()
+    assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_vector_env_i_equals_single_env_with_seed_plus_i(env_id):
+    num_envs, seed, steps = 3, 100, 7
+    vector = gymnasium.make_vec(env_id, num_envs=num_envs,
+                                vectorization_mode="vector_entry_point", **SHORT)
+    assert vector.metadata["autoreset_mode"] == gymnasium.vector.AutoresetMode.SAME_STEP
+    singles = [gymnasium.make(env_id, **SHORT) for _ in range(num_envs)]
+    vector.action_space.seed(1)
+    actions = [vector.action_space.sample() for _ in range(steps)]
+
+    vector_observation, _ = vector.reset(seed=seed)
+    single_observations = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
+    assert np.array_equal(vector_observation, np.stack(single_observations))
+    for action in actions:
+        vector_observation, reward, terminated, truncated, info = vector.step(action)
+        for i, env in enumerate(singles):
+            observation, single_reward, single_terminated, single_truncated, single_info = \
+                env.step(action[i])
+            assert single_reward == reward[i]
+            assert (single_terminated, single_truncated) == (terminated[i], truncated[i])
+            assert single_info["iterations"] == info["iterations"][i]
+            if single_terminated or single_truncated:
+                assert np.array_equal(info["final_obs"][i], observation)
+                observation, _ = env.reset()
+            assert np.array_equal(observation, vector_observation[i])
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_sb3_vec_env_matches_gymnasium_vector_env(env_id):
+    num_envs = 4
+    sb3_env = tunegym.make_sb3_vec_env(env_id, num_envs=num_envs, **SHORT)
+    vector = gymnasium.make_vec(env_id, num_envs=num_envs,
+                                vectorization_mode="vector_entry_point", **SHORT)
+    sb3_env.seed(9)
+    assert np.array_equal(sb3_env.reset(), vector.reset(seed=9)[0])
+    vector.action_space.seed(0)
+    for _ in range(4):
+        action = vector.action_space.sample()
+        sb3_env.step_async(action)
+        sb3_observation, sb3_reward, done, infos = sb3_env.step_wait()
+        observation, reward, terminated, truncated, info = vector.step(action)
+        assert np.array_equal(sb3_observation, observation)
+        assert np.array_equal(sb3_reward, reward)
+        assert np.array_equal(done, terminated | truncated)
+        for i in range(num_envs):
+            if done[i]:
+                assert np.array_equal(infos[i]["terminal_observation"], info["final_obs"][i])
+                assert infos[i]["TimeLimit.truncated"] == bool(truncated[i])
+            else:
+                assert infos[i] == {}
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_spec_is_json_serialisable(env_id):
+    env = gymnasium.make(env_id)
+    assert json.loads(env.spec.to_json())["id"] == env_id
+
+
+def test_tunegym_list_names_every_id(capsys):
+    from tunegym.cli import main
+
+    main(["list"])
+    printed = capsys.readouterr().out
+    for env_id in ENV_IDS:
+        assert env_id in printed

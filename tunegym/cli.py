@@ -1,0 +1,93 @@
+"""The ``tunegym`` command.
+
+    tunegym list                          every registered id: family, spaces, reward
+    tunegym compare tunegym/SOR-v0        agents vs baselines on the test split: table + PNG
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import gymnasium
+import torch
+
+import tunegym
+from tunegym.core.batched import check_positive_int
+
+#: family -> the module whose ``compare`` runs that family's agents and baselines.
+COMPARISONS = {"sor": "tunegym.evaluation.compare_sor"}
+
+
+def _describe_space(space: gymnasium.Space) -> str:
+    if isinstance(space, gymnasium.spaces.Box):
+        return f"Box{tuple(space.shape)}"
+    return str(space)
+
+
+def list_envs() -> list[str]:
+    """One line per registered id: id, family, observation and action spaces, reward."""
+    lines = []
+    for env_id in tunegym.registered_ids():
+        env = gymnasium.make(env_id).unwrapped
+        batched = env.batched
+        lines.append(f"{env_id:34s} family={batched.family:6s} "
+                     f"obs={_describe_space(env.observation_space):10s} "
+                     f"action={_describe_space(env.action_space):12s} "
+                     f"reward={batched.reward_description}")
+    return lines
+
+
+def _family_of(env_id: str) -> str:
+    if env_id not in gymnasium.registry or not env_id.startswith("tunegym/"):
+        known = ", ".join(tunegym.registered_ids())
+        raise SystemExit(f"tunegym: unknown env id {env_id!r}; registered ids: {known}")
+    return gymnasium.make(env_id).unwrapped.batched.family
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tunegym`` console script."""
+    parser = argparse.ArgumentParser(prog="tunegym", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list every registered env id")
+    compare = commands.add_parser("compare", help="run a family's agents and baselines on "
+                                  "its test split; print the table, save table/JSON/PNG")
+    compare.add_argument("env_id", nargs="?", default="tunegym/SOR-v0")
+    compare.add_argument("--seeds", type=int, default=5, help="test sequences (default 5)")
+    compare.add_argument("--first-seed", type=int, default=0)
+    compare.add_argument("--sequence-length", type=int, default=None,
+                         help="instances per sequence (default: the env's)")
+    compare.add_argument("--device", default="cpu")
+    compare.add_argument("--output-dir", default="results")
+    compare.add_argument("--threads", type=int, default=1,
+                         help="torch intra-op threads (default 1: fastest on small CPUs)")
+    arguments = parser.parse_args(argv)
+
+    if arguments.command == "list":
+        print("\n".join(list_envs()))
+        return 0
+
+    torch.set_num_threads(check_positive_int("--threads", arguments.threads))
+    family = _family_of(arguments.env_id)
+    if family not in COMPARISONS:
+        raise SystemExit(f"tunegym: no comparison is defined for family {family!r}")
+    import importlib
+
+    module = importlib.import_module(COMPARISONS[family])
+    overrides = ({} if arguments.sequence_length is None
+                 else {"sequence_length": arguments.sequence_length})
+    try:
+        outcome = module.compare(arguments.env_id, num_seeds=arguments.seeds,
+                                 seed=arguments.first_seed, device=arguments.device,
+                                 output_dir=arguments.output_dir, **overrides)
+    except ValueError as error:
+        raise SystemExit(f"tunegym compare: {error}") from error
+    print(outcome["table"])
+    print(f"\nwrote {outcome['table_file']}, {outcome['results']}, {outcome['plot']} "
+          f"({outcome['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

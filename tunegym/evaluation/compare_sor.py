@@ -1,0 +1,188 @@
+"""``tunegym compare`` for the SOR family: agents and baselines on the test split.
+
+Reproduces the qualitative result of Khodak et al. (ICLR 2024): over a sequence of
+instances, the bandit (Tsallis-INF) approaches the best fixed omega in hindsight and
+the contextual bandits (ChebCB, Tsallis-INF-CB) approach the instance-optimal oracle.
+
+Every policy plays the same ``num_seeds`` test sequences (seeds ``seed`` ...
+``seed + num_seeds - 1``), each policy's sequences batched in one env. The fixed
+grid omegas are all played in one batched env too; from that sweep come Gauss-Seidel
+(omega = 1), the best fixed omega in hindsight and the instance-optimal oracle
+(best grid omega per instance; for ``heat`` each fixed-omega run warm-starts from
+its own previous solutions, which agree to the solver tolerance).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium
+import torch
+
+from tunegym.agents.bandits import EXP3, UCB1, ChebCB, TsallisINF, TsallisINFContextBins
+from tunegym.baselines.sor import YoungModelProblem, YoungPerInstance, best_fixed_arm_in_hindsight
+from tunegym.core import check_positive_int
+from tunegym.envs.sor import SOREnv
+from tunegym.evaluation.io import write_atomically, write_json_atomically, write_text_atomically
+
+LEARNERS = {"Tsallis-INF": TsallisINF, "EXP3": EXP3, "UCB1": UCB1,
+            "Tsallis-INF-CB": TsallisINFContextBins, "ChebCB": ChebCB}
+
+
+@dataclass
+class PolicyRun:
+    """Per-instance iterations (T, S) of one policy on S test sequences."""
+
+    name: str
+    kind: str
+    iterations: torch.Tensor
+
+    @property
+    def totals(self) -> torch.Tensor:
+        """Total iterations per sequence, float64 (S,)."""
+        return self.iterations.sum(dim=0).to(torch.float64)
+
+
+def _rollout(env: SOREnv, seeds: torch.Tensor, policy) -> torch.Tensor:
+    """Play one whole sequence in every env; returns iterations (T, B) int64."""
+    observation = env.reset(seeds)
+    iterations = []
+    for _ in range(env.sequence_length):
+        actions = policy.act(observation)
+        observation, reward, _, _, info = env.step(actions)
+        policy.update(observation, actions, reward)
+        iterations.append(info["iterations"])
+    return torch.stack(iterations)
+
+
+class _ConstantArms:
+    """Plays a fixed arm per env (the grid sweep)."""
+
+    def __init__(self, arms: torch.Tensor) -> None:
+        self.arms = arms
+
+    def act(self, observation: torch.Tensor) -> torch.Tensor:
+        return self.arms
+
+    def update(self, observation, actions, rewards) -> None:
+        """No learning."""
+
+
+def run_comparison(env_id: str = "tunegym/SOR-v0", num_seeds: int = 5, seed: int = 0,
+                   device: str = "cpu", **env_overrides) -> list[PolicyRun]:
+    """Run every SOR agent and baseline on ``num_seeds`` test sequences of ``env_id``.
+
+    Args:
+        env_id: a registered SOR-family id.
+        num_seeds: number of test sequences S.
+        seed: first test seed.
+        device: torch device.
+        **env_overrides: env kwargs replacing the registered ones (e.g. sequence_length).
+
+    Returns:
+        One :class:`PolicyRun` per policy, iterations (T, S) each.
+    """
+    num_seeds = check_positive_int("num_seeds", num_seeds)
+    spec = gymnasium.spec(env_id)
+    kwargs = {**spec.kwargs, **env_overrides, "split": "test", "device": device,
+              "compute_oracle": False}
+    kwargs.pop("action_type", None)
+    seeds = torch.arange(seed, seed + num_seeds, dtype=torch.int64)
+    runs: list[PolicyRun] = []
+
+    sweep_env = SOREnv(num_envs=1, action_type="discrete", **kwargs)
+    num_arms = sweep_env.omegas.numel()
+    sweep_env = SOREnv(num_envs=num_seeds * num_arms, action_type="discrete", **kwargs)
+    arms = torch.arange(num_arms, device=sweep_env.device).repeat_interleave(num_seeds)
+    sweep = _rollout(sweep_env, seeds.repeat(num_arms), _ConstantArms(arms))
+    sweep = sweep.reshape(-1, num_arms, num_seeds).permute(0, 2, 1)       # (T, S, K)
+    best_arm = best_fixed_arm_in_hindsight(sweep)
+    sequence_index = torch.arange(num_seeds, device=sweep.device)
+    runs.append(PolicyRun("Gauss-Seidel (omega=1)", "baseline", sweep[:, :, 0]))
+    runs.append(PolicyRun("Best fixed omega in hindsight", "oracle",
+                          sweep[:, sequence_index, best_arm]))
+    runs.append(PolicyRun("Instance-optimal omega", "oracle", sweep.min(dim=2).values))
+
+    continuous_env = SOREnv(num_envs=num_seeds, action_type="continuous", **kwargs)
+    for name, baseline in (("Young, model problem", YoungModelProblem),
+                           ("Young, per instance", YoungPerInstance)):
+        if baseline is YoungPerInstance and not continuous_env.use_context:
+            continue
+        runs.append(PolicyRun(name, "baseline",
+                              _rollout(continuous_env, seeds, baseline(continuous_env))))
+
+    env = SOREnv(num_envs=num_seeds, action_type="discrete", **kwargs)
+    for name, learner in LEARNERS.items():
+        if learner in (TsallisINFContextBins, ChebCB) and not env.use_context:
+            continue
+        agent = learner.from_spaces(env.single_observation_space, env.single_action_space,
+                                    num_envs=num_seeds, seed=seed, device=device)
+        runs.append(PolicyRun(name, "agent", _rollout(env, seeds, agent)))
+    return runs
+
+
+def format_table(runs: list[PolicyRun]) -> str:
+    """Markdown table: total iterations (mean, std over sequences) and ratios."""
+    reference = {run.name: run.totals.mean() for run in runs}
+    oracle = reference["Instance-optimal omega"]
+    best_fixed = reference["Best fixed omega in hindsight"]
+    lines = ["| policy | kind | total iterations (mean +- std) | / instance-optimal | "
+             "/ best fixed |", "|---|---|---|---|---|"]
+    for run in sorted(runs, key=lambda r: float(r.totals.mean())):
+        totals = run.totals
+        spread = float(totals.std()) if totals.numel() > 1 else 0.0
+        lines.append(f"| {run.name} | {run.kind} | {float(totals.mean()):.0f} +- {spread:.0f} | "
+                     f"{float(totals.mean() / oracle):.3f} | "
+                     f"{float(totals.mean() / best_fixed):.3f} |")
+    return "\n".join(lines)
+
+
+def plot_cumulative(runs: list[PolicyRun], path: Path, title: str) -> Path:
+    """PNG of mean cumulative iterations over the sequence, one line per policy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 5))
+    styles = {"oracle": "--", "baseline": ":", "agent": "-"}
+    for run in sorted(runs, key=lambda r: -float(r.totals.mean())):
+        cumulative = run.iterations.to(torch.float64).cumsum(dim=0).mean(dim=1).cpu()
+        axes.plot(range(1, cumulative.numel() + 1), cumulative.numpy(),
+                  styles[run.kind], linewidth=2, label=run.name)
+    axes.set_xlabel("instance")
+    axes.set_ylabel("cumulative SOR iterations (mean over test sequences)")
+    axes.set_title(title)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    plt.close(figure)
+    return path
+
+
+def compare(env_id: str = "tunegym/SOR-v0", num_seeds: int = 5, seed: int = 0,
+            device: str = "cpu", output_dir: str | Path = "results",
+            **env_overrides) -> dict:
+    """Run :func:`run_comparison`, print the table, write table, JSON and PNG.
+
+    Returns:
+        A dict with the table text, the output paths and per-policy totals.
+    """
+    start = time.perf_counter()
+    runs = run_comparison(env_id, num_seeds, seed, device, **env_overrides)
+    table = format_table(runs)
+    stem = Path(output_dir) / env_id.replace("/", "_")
+    sequence_length = runs[0].iterations.shape[0]
+    title = f"{env_id} test split, {num_seeds} sequences of {sequence_length} instances"
+    plot_path = plot_cumulative(runs, stem.with_name(stem.name + "_cumulative.png"), title)
+    table_path = write_text_atomically(stem.with_name(stem.name + "_table.md"),
+                                       f"# {title}\n\n{table}\n")
+    summary = {"env_id": env_id, "num_seeds": num_seeds, "first_seed": seed,
+               "sequence_length": sequence_length, "env_overrides": env_overrides,
+               "seconds": time.perf_counter() - start,
+               "total_iterations": {run.name: run.totals.tolist() for run in runs}}
+    json_path = write_json_atomically(stem.with_name(stem.name + "_results.json"), summary)
+    return {"table": table, "plot": str(plot_path), "table_file": str(table_path),
+            "results": str(json_path), "seconds": summary["seconds"]}
