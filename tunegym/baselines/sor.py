@@ -25,10 +25,16 @@ from tunegym.simulators.sor import young_optimal_omega
 
 
 class _Policy:
-    """Fixed policies: ``update`` ignores feedback."""
+    """Fixed policies: ``update`` ignores feedback.
 
-    def __init__(self, env: SOREnv) -> None:
+    Args:
+        env: the batched SOR env the policy reads (spaces, problem, state).
+        num_envs: how many envs the policy acts for (default: all of ``env``'s).
+    """
+
+    def __init__(self, env: SOREnv, num_envs: int | None = None) -> None:
         self.env = env
+        self.num_envs = env.num_envs if num_envs is None else num_envs
 
     def update(self, observation: torch.Tensor, actions: torch.Tensor,
                rewards: torch.Tensor) -> None:
@@ -50,8 +56,8 @@ class FixedOmega(_Policy):
         omega: the relaxation factor; on a discrete env it must be a grid value.
     """
 
-    def __init__(self, env: SOREnv, omega: float = 1.0) -> None:
-        super().__init__(env)
+    def __init__(self, env: SOREnv, omega: float = 1.0, num_envs: int | None = None) -> None:
+        super().__init__(env, num_envs)
         self.omega = float(omega)
         if env.action_type == "discrete":
             matches = torch.nonzero(torch.isclose(env.omegas, torch.tensor(

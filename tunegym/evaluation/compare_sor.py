@@ -45,16 +45,28 @@ class PolicyRun:
         return self.iterations.sum(dim=0).to(torch.float64)
 
 
-def _rollout(env: SOREnv, seeds: torch.Tensor, policy) -> torch.Tensor:
-    """Play one whole sequence in every env; returns iterations (T, B) int64."""
+def _rollout(env: SOREnv, seeds: torch.Tensor, policies: list) -> list[torch.Tensor]:
+    """Play whole sequences with several policies in lockstep in one batched env.
+
+    Policy p acts on its own slice of consecutive envs (``policy.num_envs`` of them);
+    one batched ``env.step`` per instance serves all of them, so the slowest solve of
+    a step is paid once, not once per policy.
+
+    Returns:
+        Per policy, iterations (T, policy.num_envs) int64.
+    """
+    sizes = [policy.num_envs for policy in policies]
     observation = env.reset(seeds)
     iterations = []
     for _ in range(env.sequence_length):
-        actions = policy.act(observation)
+        parts = observation.split(sizes)
+        actions = torch.cat([policy.act(part) for policy, part in zip(policies, parts)])
         observation, reward, _, _, info = env.step(actions)
-        policy.update(observation, actions, reward)
+        for policy, part, action, gain in zip(policies, observation.split(sizes),
+                                              actions.split(sizes), reward.split(sizes)):
+            policy.update(part, action, gain)
         iterations.append(info["iterations"])
-    return torch.stack(iterations)
+    return list(torch.stack(iterations).split(sizes, dim=1))
 
 
 class _ConstantArms:
@@ -62,6 +74,7 @@ class _ConstantArms:
 
     def __init__(self, arms: torch.Tensor) -> None:
         self.arms = arms
+        self.num_envs = arms.numel()
 
     def act(self, observation: torch.Tensor) -> torch.Tensor:
         return self.arms
@@ -90,36 +103,39 @@ def run_comparison(env_id: str = "tunegym/SOR-v0", num_seeds: int = 5, seed: int
               "compute_oracle": False}
     kwargs.pop("action_type", None)
     seeds = torch.arange(seed, seed + num_seeds, dtype=torch.int64)
-    runs: list[PolicyRun] = []
+    probe = SOREnv(num_envs=1, action_type="discrete", **kwargs)
+    num_arms = probe.omegas.numel()
 
-    sweep_env = SOREnv(num_envs=1, action_type="discrete", **kwargs)
-    num_arms = sweep_env.omegas.numel()
-    sweep_env = SOREnv(num_envs=num_seeds * num_arms, action_type="discrete", **kwargs)
-    arms = torch.arange(num_arms, device=sweep_env.device).repeat_interleave(num_seeds)
-    sweep = _rollout(sweep_env, seeds.repeat(num_arms), _ConstantArms(arms))
-    sweep = sweep.reshape(-1, num_arms, num_seeds).permute(0, 2, 1)       # (T, S, K)
-    best_arm = best_fixed_arm_in_hindsight(sweep)
-    sequence_index = torch.arange(num_seeds, device=sweep.device)
-    runs.append(PolicyRun("Gauss-Seidel (omega=1)", "baseline", sweep[:, :, 0]))
-    runs.append(PolicyRun("Best fixed omega in hindsight", "oracle",
-                          sweep[:, sequence_index, best_arm]))
-    runs.append(PolicyRun("Instance-optimal omega", "oracle", sweep.min(dim=2).values))
+    # Discrete policies: the grid sweep (every arm on every sequence) and the learners.
+    learners = {name: learner for name, learner in LEARNERS.items()
+                if probe.use_context or learner not in (TsallisINFContextBins, ChebCB)}
+    sweep = _ConstantArms(torch.arange(num_arms, device=probe.device)
+                          .repeat_interleave(num_seeds))
+    agents = [learner.from_spaces(probe.single_observation_space, probe.single_action_space,
+                                  num_envs=num_seeds, seed=seed, device=device)
+              for learner in learners.values()]
+    discrete_env = SOREnv(num_envs=num_seeds * (num_arms + len(agents)),
+                          action_type="discrete", **kwargs)
+    sweep_iterations, *agent_iterations = _rollout(
+        discrete_env, seeds.repeat(num_arms + len(agents)), [sweep, *agents])
+    by_arm = sweep_iterations.reshape(-1, num_arms, num_seeds).permute(0, 2, 1)   # (T, S, K)
+    best_arm = best_fixed_arm_in_hindsight(by_arm)
+    runs = [PolicyRun("Gauss-Seidel (omega=1)", "baseline", by_arm[:, :, 0]),
+            PolicyRun("Best fixed omega in hindsight", "oracle",
+                      by_arm[:, torch.arange(num_seeds, device=by_arm.device), best_arm]),
+            PolicyRun("Instance-optimal omega", "oracle", by_arm.min(dim=2).values)]
+    runs += [PolicyRun(name, "agent", iterations)
+             for name, iterations in zip(learners, agent_iterations)]
 
-    continuous_env = SOREnv(num_envs=num_seeds, action_type="continuous", **kwargs)
-    for name, baseline in (("Young, model problem", YoungModelProblem),
-                           ("Young, per instance", YoungPerInstance)):
-        if baseline is YoungPerInstance and not continuous_env.use_context:
-            continue
-        runs.append(PolicyRun(name, "baseline",
-                              _rollout(continuous_env, seeds, baseline(continuous_env))))
-
-    env = SOREnv(num_envs=num_seeds, action_type="discrete", **kwargs)
-    for name, learner in LEARNERS.items():
-        if learner in (TsallisINFContextBins, ChebCB) and not env.use_context:
-            continue
-        agent = learner.from_spaces(env.single_observation_space, env.single_action_space,
-                                    num_envs=num_seeds, seed=seed, device=device)
-        runs.append(PolicyRun(name, "agent", _rollout(env, seeds, agent)))
+    # Continuous policies: Young's formula, fixed and per instance.
+    baselines = {"Young, model problem": YoungModelProblem}
+    if probe.use_context:
+        baselines["Young, per instance"] = YoungPerInstance
+    continuous_env = SOREnv(num_envs=num_seeds * len(baselines), action_type="continuous",
+                            **kwargs)
+    policies = [baseline(continuous_env, num_envs=num_seeds) for baseline in baselines.values()]
+    runs += [PolicyRun(name, "baseline", iterations) for name, iterations in
+             zip(baselines, _rollout(continuous_env, seeds.repeat(len(baselines)), policies))]
     return runs
 
 

@@ -7,12 +7,12 @@ Dirichlet boundary::
                   - west[i, j] u[i, j-1] - east[i, j] u[i, j+1]
 
 Red-black SOR updates all red points (i + j even) from the black ones, then all
-black points from the new red ones. To make each half-sweep a few contiguous tensor
-ops, grids are stored in *polyphase* form: four (B, M+2, M+2) arrays
-``u[2a+p, 2b+q]`` for (p, q) in {0,1}^2 with a one-cell zero halo (M = ceil(m/2)).
-Red = phases (0,0), (1,1); black = (0,1), (1,0); every neighbour of a phase is a
-unit-offset slice of another phase. Odd m is padded to even with points that are
-held at zero (masked), which is the Dirichlet boundary again.
+black points from the new red ones. The solvers keep the red and the black unknowns
+of all B systems as (n_red, B) and (n_black, B) tensors (system index last) and the
+two couplings K_rb (red rows, black columns) and K_br as sparse CSR matrices over the
+interleaved index ``point * B + system``, so a half-sweep is one sparse
+matrix-vector product plus two or three elementwise ops for all B systems, on CPU or
+GPU, for any grid size (odd or even) and any per-point coefficients.
 
 Red-black SOR is lexicographic SOR on the red-black permuted matrix, so iterates
 equal ``pyamg.relaxation.relaxation.sor`` on ``P A P^T`` (tested). Against natural
@@ -21,14 +21,16 @@ matrices (Young), so iteration counts differ by a few percent (tested bound).
 
 Stopping rule for both solvers: the first k with ``||b - A x_k||_2 <= tol ||b||_2``
 (this is the paper's ``||r_k|| / ||r_0||`` when x_0 = 0, and MATLAB pcg's rule).
-SOR's residual comes almost for free: the black residual equals
-``(1/omega - 1) C (u_new - u_old)`` and the red neighbour sums needed for it are
-reused by the next sweep.
+SOR's residual costs one extra half-sweep's worth of work: after the black update
+the black residual is exactly ``(1 - omega)`` times the black correction, and the
+red residual equals the next sweep's red correction, so it is reused.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,10 +38,9 @@ import torch
 
 from tunegym.simulators.solve_result import SolveResult
 
-RED_PHASES = ((0, 0), (1, 1))
-BLACK_PHASES = ((0, 1), (1, 0))
-ALL_PHASES = RED_PHASES + BLACK_PHASES
 _COEFFICIENTS = ("center", "north", "south", "west", "east")
+#: Grid offsets (row, column) of the neighbour each off-diagonal coefficient couples to.
+_NEIGHBOUR_OFFSETS = {"north": (-1, 0), "south": (1, 0), "west": (0, -1), "east": (0, 1)}
 
 
 @dataclass
@@ -120,132 +121,185 @@ def young_optimal_omega(jacobi_spectral_radius: torch.Tensor | float) -> torch.T
     return 2.0 / (1.0 + math.sqrt(1.0 - jacobi_spectral_radius ** 2))
 
 
-# --------------------------------------------------------------------- polyphase
-def _half(grid_size: int) -> int:
-    return (grid_size + 1) // 2
 
 
-def _to_phases(grid: torch.Tensor, halo: bool) -> dict[tuple[int, int], torch.Tensor]:
-    """Split (B, m, m) (or broadcastable (B, 1, 1)) into 4 phase arrays.
+# ------------------------------------------------------------ red-black layout
+@dataclass(frozen=True)
+class _CouplingPattern:
+    """Which neighbour entries couple the ``rows`` colour to the ``columns`` colour.
 
-    With ``halo`` each phase is (B, M+2, M+2) with a zero border; otherwise (B, M, M).
-    A (B, 1, 1) input is returned unsplit for every phase (uniform coefficients).
+    Entries are sorted by row. ``grid_point`` and ``direction`` say where each entry's
+    coefficient is read from the stencil.
     """
-    if grid.shape[-1] == 1 and grid.shape[-2] == 1 and not halo:
-        return {phase: grid for phase in ALL_PHASES}
-    m = grid.shape[-1]
-    half = _half(m)
-    padded = torch.nn.functional.pad(grid, (0, 2 * half - m, 0, 2 * half - m))
-    border = 1 if halo else 0
-    phases = {}
-    for p, q in ALL_PHASES:
-        phase = padded[:, p::2, q::2]
-        phases[(p, q)] = (torch.nn.functional.pad(phase, (border,) * 4) if halo
-                          else phase.contiguous())
-    return phases
+
+    num_rows: int
+    num_columns: int
+    row: torch.Tensor           # (nnz,) row (point of the row colour)
+    column: torch.Tensor        # (nnz,) column (point of the other colour)
+    grid_point: torch.Tensor    # (nnz,) flat grid index of the row point
+    direction: tuple[str, ...]  # per entry: "north" | "south" | "west" | "east"
 
 
-def _from_phases(phases: dict[tuple[int, int], torch.Tensor], grid_size: int) -> torch.Tensor:
-    """Inverse of :func:`_to_phases` with halo: (B, m, m)."""
-    any_phase = phases[(0, 0)]
-    half = any_phase.shape[-1] - 2
-    grid = any_phase.new_zeros(any_phase.shape[0], 2 * half, 2 * half)
-    for (p, q), phase in phases.items():
-        grid[:, p::2, q::2] = phase[:, 1:-1, 1:-1]
-    return grid[:, :grid_size, :grid_size]
+@functools.lru_cache(maxsize=32)
+def _red_black_layout(grid_size: int) -> tuple[torch.Tensor, torch.Tensor,
+                                              _CouplingPattern, _CouplingPattern]:
+    """(red flat indices, black flat indices, red<-black pattern, black<-red pattern)."""
+    order = red_black_permutation(grid_size)
+    num_red = (grid_size * grid_size + 1) // 2
+    red, black = order[:num_red], order[num_red:]
+    position = torch.empty(grid_size * grid_size, dtype=torch.int64)
+    position[red] = torch.arange(red.numel())
+    position[black] = torch.arange(black.numel())
+
+    def pattern(rows_colour: torch.Tensor, columns_colour: torch.Tensor) -> _CouplingPattern:
+        entries = []
+        for row, point in enumerate(rows_colour.tolist()):
+            i, j = divmod(point, grid_size)
+            for direction, (di, dj) in _NEIGHBOUR_OFFSETS.items():
+                if 0 <= i + di < grid_size and 0 <= j + dj < grid_size:
+                    neighbour = (i + di) * grid_size + j + dj
+                    entries.append((row, int(position[neighbour]), point, direction))
+        rows, columns, points, directions = zip(*entries)
+        return _CouplingPattern(rows_colour.numel(), columns_colour.numel(),
+                                torch.tensor(rows), torch.tensor(columns), torch.tensor(points),
+                                directions)
+
+    return red, black, pattern(red, black), pattern(black, red)
 
 
-def _grid_of(phases: dict[tuple[int, int], torch.Tensor], mask: torch.Tensor,
-             grid_size: int) -> torch.Tensor:
-    """Grids (b, m, m) of the systems selected by ``mask`` from halo phases."""
-    return _from_phases({phase: value[mask] for phase, value in phases.items()}, grid_size)
+@functools.lru_cache(maxsize=64)
+def _adjacency(pattern: _CouplingPattern, device: torch.device) -> torch.Tensor:
+    """0/1 CSR matrix (num_rows, num_columns) of a coupling pattern."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # "sparse CSR support is in beta"
+        return torch.sparse_coo_tensor(
+            torch.stack([pattern.row, pattern.column]),
+            torch.ones(pattern.row.numel(), dtype=torch.float64),
+            (pattern.num_rows, pattern.num_columns)).coalesce().to_sparse_csr().to(device)
 
 
-def _interior(phase: torch.Tensor) -> torch.Tensor:
-    return phase[:, 1:-1, 1:-1]
+class _Coupling:
+    """Sparse neighbour coupling of B systems: ``(K u)[r, b] = sum_c K_b[r, c] u[c, b]``.
+
+    When every system's coupling is a multiple of the 0/1 pattern (uniform stencils:
+    shifted Poisson, heat), K u = scale * (adjacency @ u), one shared sparse-dense
+    product. Otherwise one CSR matrix over the interleaved index
+    ``point * B + system`` serves all systems in a single sparse matrix-vector product.
+    ``values`` (nnz, B) are kept to rebuild it for a subset of systems.
+    """
+
+    def __init__(self, pattern: _CouplingPattern, values: torch.Tensor) -> None:
+        self.pattern, self.values = pattern, values
+        if bool((values == values[:1]).all()):
+            self.scale = values[:1].contiguous()
+            self.matrix = _adjacency(pattern, values.device).to(values.dtype)
+            return
+        self.scale = None
+        device, batch = values.device, values.shape[1]
+        rows = pattern.row.to(device)
+        degree = torch.bincount(rows, minlength=pattern.num_rows)
+        start = torch.cumsum(degree, 0) - degree
+        rank = torch.arange(rows.numel(), device=device) - start[rows]
+        systems = torch.arange(batch, device=device)
+        position = (start[rows, None] * batch + systems[None, :] * degree[rows, None]
+                    + rank[:, None]).flatten()                              # (nnz * B,)
+        columns = torch.empty_like(position)
+        columns[position] = (pattern.column.to(device)[:, None] * batch
+                             + systems[None, :]).flatten()
+        entries = torch.empty(position.numel(), dtype=values.dtype, device=device)
+        entries[position] = values.flatten()
+        row_starts = (start[:, None] * batch + systems[None, :] * degree[:, None]).flatten()
+        row_starts = torch.cat([row_starts, row_starts.new_tensor([position.numel()])])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.matrix = torch.sparse_csr_tensor(
+                row_starts, columns, entries,
+                size=(pattern.num_rows * batch, pattern.num_columns * batch))
+
+    def __call__(self, u: torch.Tensor) -> torch.Tensor:
+        """Apply to (num_columns, B) contiguous; returns (num_rows, B)."""
+        if self.scale is not None:
+            return (self.matrix @ u).mul_(self.scale)
+        return torch.mv(self.matrix, u.reshape(-1)).reshape(self.pattern.num_rows, -1)
+
+    def select(self, index: torch.Tensor) -> _Coupling:
+        return _Coupling(self.pattern, self.values[:, index])
 
 
-def _shifted(phase: torch.Tensor, row_offset: int, column_offset: int) -> torch.Tensor:
-    half = phase.shape[-1] - 2
-    return phase[:, 1 + row_offset:1 + row_offset + half, 1 + column_offset:1 + column_offset + half]
+class _RedBlackSystem:
+    """B stencil systems in red-black form: A = [[C_r, -K_rb], [-K_br, C_b]].
 
+    ``center_red`` (n_red or 1, B) and ``center_black`` (n_black or 1, B) are the
+    diagonal; ``red_from_black`` and ``black_from_red`` the couplings.
+    """
 
-class _PolyphaseSystem:
-    """Stencil coefficients and a point mask in polyphase form, for B systems."""
+    def __init__(self, center_red, center_black, red_from_black, black_from_red) -> None:
+        self.center_red, self.center_black = center_red, center_black
+        self.red_from_black, self.black_from_red = red_from_black, black_from_red
 
-    def __init__(self, stencil: GridStencil) -> None:
+    @classmethod
+    def from_stencil(cls, stencil: GridStencil) -> _RedBlackSystem:
         stencil.validate()
-        self.grid_size = stencil.grid_size
-        self.coefficients = {name: _to_phases(getattr(stencil, name), halo=False)
-                             for name in _COEFFICIENTS}
-        if self.grid_size % 2:
-            ones = torch.ones_like(stencil.center[:1, :1, :1]).expand(1, self.grid_size,
-                                                                    self.grid_size)
-            self.mask = _to_phases(ones, halo=False)
-        else:
-            self.mask = None
+        red, black, red_pattern, black_pattern = _red_black_layout(stencil.grid_size)
 
-    def select(self, index: torch.Tensor) -> _PolyphaseSystem:
-        """The systems at ``index`` (a copy sharing the mask)."""
-        chosen = object.__new__(_PolyphaseSystem)
-        chosen.grid_size, chosen.mask = self.grid_size, self.mask
-        chosen.coefficients = _select(self.coefficients, index)
-        return chosen
+        def per_point(values: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+            """(B, m, m) or (B, 1, 1) coefficients -> (len(points) or 1, B)."""
+            if values.shape[1:] == (1, 1):
+                return values.reshape(1, -1)
+            return values.reshape(values.shape[0], -1)[:, points.to(values.device)].T
 
-    def neighbour_sum(self, u: dict[tuple[int, int], torch.Tensor],
-                      phase: tuple[int, int]) -> torch.Tensor:
-        """sum over the four neighbours of coefficient * u at the points of ``phase``."""
-        p, q = phase
-        vertical, horizontal = u[(1 - p, q)], u[(p, 1 - q)]
-        coefficient = {name: self.coefficients[name][phase] for name in _COEFFICIENTS[1:]}
-        total = coefficient["north"] * _shifted(vertical, -1 if p == 0 else 0, 0)
-        total = total.addcmul_(coefficient["south"], _shifted(vertical, 0 if p == 0 else 1, 0))
-        total = total.addcmul_(coefficient["west"], _shifted(horizontal, 0, -1 if q == 0 else 0))
-        return total.addcmul_(coefficient["east"], _shifted(horizontal, 0, 0 if q == 0 else 1))
+        def coupling(pattern: _CouplingPattern) -> _Coupling:
+            values = torch.empty(pattern.row.numel(), stencil.batch_size,
+                                 dtype=stencil.center.dtype, device=stencil.center.device)
+            for direction in _NEIGHBOUR_OFFSETS:
+                entries = torch.tensor([d == direction for d in pattern.direction])
+                points = pattern.grid_point[entries]
+                coefficient = per_point(getattr(stencil, direction), points)
+                values[entries.to(values.device)] = coefficient.expand(points.numel(), -1)
+            return _Coupling(pattern, values)
 
-    def masked(self, values: torch.Tensor, phase: tuple[int, int]) -> torch.Tensor:
-        return values if self.mask is None else values * self.mask[phase]
+        return cls(per_point(stencil.center, red).contiguous(),
+                   per_point(stencil.center, black).contiguous(),
+                   coupling(red_pattern), coupling(black_pattern))
 
-    def relaxation_weight(self, omega: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
-        """omega / center per phase (zero on padding points); omega: (B,)."""
-        omega = omega.reshape(-1, 1, 1)
-        return {phase: self.masked(omega / self.coefficients["center"][phase], phase)
-                for phase in ALL_PHASES}
+    def select(self, index: torch.Tensor) -> _RedBlackSystem:
+        """The systems at ``index``."""
+        return _RedBlackSystem(self.center_red[:, index], self.center_black[:, index],
+                               self.red_from_black.select(index),
+                               self.black_from_red.select(index))
 
-    def relax(self, u, rhs, weight, phase, neighbours: torch.Tensor | None = None) -> torch.Tensor:
-        """SOR update of one phase in place; returns the GS-target ``rhs + neighbours``."""
-        if neighbours is None:
-            neighbours = self.neighbour_sum(u, phase)
-        target = rhs[phase] + neighbours
-        correction = target - self.coefficients["center"][phase] * _interior(u[phase])
-        _interior(u[phase]).addcmul_(weight[phase], correction)
-        return target
-
-    def matvec(self, u) -> dict[tuple[int, int], torch.Tensor]:
-        """A u per phase, (B, M, M) each (zero on padding points)."""
-        return {phase: self.masked(self.coefficients["center"][phase] * _interior(u[phase])
-                                   - self.neighbour_sum(u, phase), phase)
-                for phase in ALL_PHASES}
+    def matvec(self, red: torch.Tensor, black: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A u for u = (red (n_red, B), black (n_black, B))."""
+        return (self.center_red * red - self.red_from_black(black),
+                self.center_black * black - self.black_from_red(red))
 
 
-def _norm(phases: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
-    """Euclidean norm over all phases, (B,)."""
-    return torch.sqrt(sum((value * value).sum(dim=(1, 2)) for value in phases.values()))
+def _split(grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, m, m) grids -> red (n_red, B), black (n_black, B), contiguous."""
+    red, black, _, _ = _red_black_layout(grid.shape[-1])
+    flat = grid.reshape(grid.shape[0], -1)
+    return (flat[:, red.to(grid.device)].T.contiguous(),
+            flat[:, black.to(grid.device)].T.contiguous())
 
 
-def _safe_norm(phases: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
-    """Norm (B,), with 1 where it is 0 (a zero rhs then counts as converged at once)."""
-    norm = _norm(phases)
+def _merge(red_values: torch.Tensor, black_values: torch.Tensor, grid_size: int) -> torch.Tensor:
+    """Inverse of :func:`_split`: (B, m, m)."""
+    red, black, _, _ = _red_black_layout(grid_size)
+    flat = red_values.new_empty(red_values.shape[1], grid_size * grid_size)
+    flat[:, red.to(flat.device)] = red_values.T
+    flat[:, black.to(flat.device)] = black_values.T
+    return flat.reshape(-1, grid_size, grid_size)
+
+
+def _squared_norm(*parts: torch.Tensor) -> torch.Tensor:
+    """Sum of squares over the point dim of (n, B) tensors: (B,)."""
+    return sum((part * part).sum(dim=0) for part in parts)
+
+
+def _safe_norm(*parts: torch.Tensor) -> torch.Tensor:
+    """Norm (B,), 1 where it is 0 (a zero rhs then counts as converged at once)."""
+    norm = torch.sqrt(_squared_norm(*parts))
     return torch.where(norm > 0, norm, torch.ones_like(norm))
-
-
-def _residual(system: _PolyphaseSystem, u, rhs) -> dict[tuple[int, int], torch.Tensor]:
-    """b - A u per phase (B, M, M)."""
-    return {phase: rhs[phase] - value for phase, value in system.matvec(u).items()}
-
-
-def _dot(a, b) -> torch.Tensor:
-    return sum((a[phase] * b[phase]).sum(dim=(1, 2)) for phase in ALL_PHASES)
 
 
 # ------------------------------------------------------------------ active set
@@ -255,8 +309,8 @@ def _run_until_converged(state: dict, advance: Callable[[dict], torch.Tensor],
                          max_iters: int) -> SolveResult:
     """Drive B iterations until each system meets ``tol`` or hits ``max_iters``.
 
-    ``state`` maps names to per-system objects (tensors with leading dim B, or dicts
-    of them); ``advance(state)`` performs one iteration in place and returns the
+    ``state`` maps names to per-system objects (tensors whose last dim is the system,
+    or containers of them); ``advance(state)`` performs one iteration in place and returns the
     relative residual (b,) of the systems still in ``state``; ``read_solution(state,
     mask)`` returns the iterates of the masked systems. Finished systems are
     recorded at once (so a result never depends on which systems share the batch)
@@ -294,12 +348,15 @@ def _run_until_converged(state: dict, advance: Callable[[dict], torch.Tensor],
 
 
 def _select(tree, index: torch.Tensor):
-    """Index the leading dim of every tensor in a (nested) dict."""
+    """Index the system dim (the last) of every tensor in a nested dict/list; objects
+    with a ``select`` method select themselves."""
+    if isinstance(tree, torch.Tensor):
+        return tree[..., index]
     if isinstance(tree, dict):
         return {key: _select(value, index) for key, value in tree.items()}
-    if isinstance(tree, _PolyphaseSystem):
-        return tree.select(index)
-    return tree[index]
+    if isinstance(tree, (list, tuple)):
+        return [_select(value, index) for value in tree]
+    return tree.select(index)
 
 
 def _check_solver_arguments(stencil: GridStencil, rhs: torch.Tensor, omega, tol: float,
@@ -325,6 +382,9 @@ def _check_solver_arguments(stencil: GridStencil, rhs: torch.Tensor, omega, tol:
 
 
 # ------------------------------------------------------------------------- SOR
+
+
+# ------------------------------------------------------------------------- SOR
 def sor_sweep(stencil: GridStencil, u: torch.Tensor, rhs: torch.Tensor,
               omega: torch.Tensor | float, sweeps: int = 1) -> torch.Tensor:
     """Apply ``sweeps`` red-black SOR sweeps to grids u (B, m, m); returns the new u.
@@ -336,14 +396,16 @@ def sor_sweep(stencil: GridStencil, u: torch.Tensor, rhs: torch.Tensor,
         omega: relaxation factor, float or (B,), in (0, 2).
     """
     omega = _check_solver_arguments(stencil, rhs, omega, 1.0, 1, u)
-    system = _PolyphaseSystem(stencil)
-    u_phases = _to_phases(u, halo=True)
-    rhs_phases = _to_phases(rhs, halo=False)
-    weight = system.relaxation_weight(omega)
+    system = _RedBlackSystem.from_stencil(stencil)
+    red, black = _split(u.to(rhs.dtype))
+    rhs_red, rhs_black = _split(rhs)
+    weight_red, weight_black = omega / system.center_red, omega / system.center_black
     for _ in range(sweeps):
-        for phase in RED_PHASES + BLACK_PHASES:
-            system.relax(u_phases, rhs_phases, weight, phase)
-    return _from_phases(u_phases, stencil.grid_size)
+        correction = rhs_red + system.red_from_black(black) - system.center_red * red
+        red.addcmul_(weight_red, correction)
+        correction = rhs_black + system.black_from_red(red) - system.center_black * black
+        black.addcmul_(weight_black, correction)
+    return _merge(red, black, stencil.grid_size)
 
 
 def solve_sor(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor | float,
@@ -364,48 +426,54 @@ def solve_sor(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor | flo
         :class:`SolveResult` with ``solution`` of shape (B, m, m).
     """
     omega = _check_solver_arguments(stencil, rhs, omega, tol, max_iters, initial_guess)
-    system = _PolyphaseSystem(stencil)
+    system = _RedBlackSystem.from_stencil(stencil)
     u0 = torch.zeros_like(rhs) if initial_guess is None else initial_guess.to(rhs.dtype).clone()
-    u = _to_phases(u0, halo=True)
-    rhs_phases = _to_phases(rhs, halo=False)
-    rhs_norm = _safe_norm(rhs_phases)
-    initial = _norm(_residual(system, u, rhs_phases)) / rhs_norm
-    state = {"system": system, "u": u, "rhs": rhs_phases, "rhs_norm": rhs_norm,
-             "weight": system.relaxation_weight(omega),
-             "red_neighbours": {phase: system.neighbour_sum(u, phase) for phase in RED_PHASES}}
+    red, black = _split(u0)
+    rhs_red, rhs_black = _split(rhs)
+    rhs_norm = _safe_norm(rhs_red, rhs_black)
+    residual_red, residual_black = (b - a for a, b in zip(system.matvec(red, black),
+                                                          (rhs_red, rhs_black)))
+    initial = torch.sqrt(_squared_norm(residual_red, residual_black)) / rhs_norm
+    state = {"system": system, "red": red, "black": black, "rhs_red": rhs_red,
+             "rhs_black": rhs_black, "rhs_norm": rhs_norm, "omega": omega,
+             "weight_red": omega / system.center_red,
+             "weight_black": omega / system.center_black,
+             "residual_red": residual_red}
 
     def advance(state: dict) -> torch.Tensor:
-        system, u, rhs_now, weight = state["system"], state["u"], state["rhs"], state["weight"]
-        center = system.coefficients["center"]
-        for phase in RED_PHASES:
-            system.relax(u, rhs_now, weight, phase, state["red_neighbours"][phase])
-        squared = 0.0
-        for phase in BLACK_PHASES:
-            target = system.relax(u, rhs_now, weight, phase)
-            residual = system.masked(target - center[phase] * _interior(u[phase]), phase)
-            squared = squared + (residual * residual).sum(dim=(1, 2))
-        for phase in RED_PHASES:
-            neighbours = system.neighbour_sum(u, phase)
-            state["red_neighbours"][phase] = neighbours
-            residual = system.masked(rhs_now[phase] + neighbours
-                                     - center[phase] * _interior(u[phase]), phase)
-            squared = squared + (residual * residual).sum(dim=(1, 2))
+        system, red, black = state["system"], state["red"], state["black"]
+        red.addcmul_(state["weight_red"], state["residual_red"])
+        correction = state["rhs_black"] + system.black_from_red(red)
+        correction.addcmul_(system.center_black, black, value=-1.0)
+        black.addcmul_(state["weight_black"], correction)
+        residual_red = state["rhs_red"] + system.red_from_black(black)
+        residual_red.addcmul_(system.center_red, red, value=-1.0)
+        state["residual_red"] = residual_red
+        squared = (_squared_norm(residual_red)
+                   + _squared_norm(correction) * (1.0 - state["omega"]) ** 2)
         return torch.sqrt(squared) / state["rhs_norm"]
 
-    return _run_until_converged(state, advance, initial, u0,
-                                lambda s, mask: _grid_of(s["u"], mask, stencil.grid_size), tol,
-                                max_iters)
+    return _run_until_converged(
+        state, advance, initial, u0,
+        lambda s, mask: _merge(s["red"][:, mask], s["black"][:, mask], stencil.grid_size),
+        tol, max_iters)
 
 
 # -------------------------------------------------------------------- SSOR-PCG
-def _ssor_apply(system: _PolyphaseSystem, residual, weight, template) -> dict:
-    """z = M^-1 r (per phase) for the SSOR preconditioner
-    M = omega/(2-omega) (D/omega + L) D^-1 (D/omega + U): one forward (red, black)
-    and one backward (black, red) SOR sweep on A z = r starting from z = 0."""
-    z = {phase: torch.zeros_like(template) for phase in ALL_PHASES}
-    for phase in RED_PHASES + BLACK_PHASES + BLACK_PHASES + RED_PHASES:
-        system.relax(z, residual, weight, phase)
-    return z
+def _ssor_apply(system: _RedBlackSystem, residual_red: torch.Tensor,
+                residual_black: torch.Tensor, weight_red: torch.Tensor,
+                weight_black: torch.Tensor, omega: torch.Tensor) -> tuple[torch.Tensor,
+                                                                          torch.Tensor]:
+    """z = M^-1 r for M = omega/(2-omega) (D/omega + L) D^-1 (D/omega + U), L and U in
+    red-black order: a forward (red, black) and a backward (black, red) SOR sweep on
+    A z = r from z = 0, in closed form. With w = omega / C: the forward red step gives
+    z_r = w_r r_r, the forward black z_b = w_b (r_b + K_br z_r); the backward black step
+    multiplies z_b by (2 - omega), the backward red gives
+    z_r = w_r ((2 - omega) r_r + K_rb z_b)."""
+    black = weight_black * (residual_black + system.black_from_red(weight_red * residual_red))
+    black = black * (2.0 - omega)
+    red = weight_red * torch.addcmul(system.red_from_black(black), 2.0 - omega, residual_red)
+    return red, black
 
 
 def solve_ssor_pcg(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor | float,
@@ -430,36 +498,43 @@ def solve_ssor_pcg(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor 
         :class:`SolveResult` with ``solution`` (B, m, m).
     """
     omega = _check_solver_arguments(stencil, rhs, omega, tol, max_iters, initial_guess)
-    system = _PolyphaseSystem(stencil)
+    system = _RedBlackSystem.from_stencil(stencil)
     x0 = torch.zeros_like(rhs) if initial_guess is None else initial_guess.to(rhs.dtype).clone()
-    x = _to_phases(x0, halo=True)
-    rhs_phases = _to_phases(rhs, halo=False)
-    rhs_norm = _safe_norm(rhs_phases)
-    residual = _residual(system, x, rhs_phases)
-    weight = system.relaxation_weight(omega)
-    preconditioned = _ssor_apply(system, residual, weight, x[(0, 0)])
-    state = {"system": system, "x": x, "residual": residual, "weight": weight,
-             "direction": {phase: value.clone() for phase, value in preconditioned.items()},
-             "rho": _dot(residual, {p: _interior(v) for p, v in preconditioned.items()}),
-             "rhs_norm": rhs_norm}
+    red, black = _split(x0)
+    rhs_red, rhs_black = _split(rhs)
+    rhs_norm = _safe_norm(rhs_red, rhs_black)
+    product = system.matvec(red, black)
+    residual = [rhs_red - product[0], rhs_black - product[1]]
+    weights = (omega / system.center_red, omega / system.center_black)
+    preconditioned = _ssor_apply(system, *residual, *weights, omega)
+    state = {"system": system, "x": [red, black], "residual": residual, "omega": omega,
+             "weight_red": weights[0], "weight_black": weights[1],
+             "direction": [part.clone() for part in preconditioned],
+             "rho": _dot(residual, preconditioned), "rhs_norm": rhs_norm}
 
     def advance(state: dict) -> torch.Tensor:
         system, x, residual, direction = (state["system"], state["x"], state["residual"],
                                           state["direction"])
-        product = system.matvec(direction)
-        curvature = _dot({p: _interior(v) for p, v in direction.items()}, product)
-        step = (state["rho"] / curvature).reshape(-1, 1, 1)
-        for phase in ALL_PHASES:
-            _interior(x[phase]).addcmul_(step, _interior(direction[phase]))
-            residual[phase].addcmul_(step, product[phase], value=-1.0)
-        preconditioned = _ssor_apply(system, residual, state["weight"], x[(0, 0)])
-        rho = _dot(residual, {p: _interior(v) for p, v in preconditioned.items()})
-        beta = (rho / state["rho"]).reshape(-1, 1, 1)
+        product = system.matvec(*direction)
+        step = state["rho"] / _dot(direction, product)
+        for part in range(2):
+            x[part].addcmul_(step, direction[part])
+            residual[part].addcmul_(step, product[part], value=-1.0)
+        preconditioned = _ssor_apply(system, *residual, state["weight_red"],
+                                     state["weight_black"], state["omega"])
+        rho = _dot(residual, preconditioned)
+        beta = rho / state["rho"]
         state["rho"] = rho
-        for phase in ALL_PHASES:
-            direction[phase] = preconditioned[phase].addcmul_(beta, direction[phase])
-        return _norm(residual) / state["rhs_norm"]
+        for part in range(2):
+            direction[part] = preconditioned[part].addcmul_(beta, direction[part])
+        return torch.sqrt(_squared_norm(*residual)) / state["rhs_norm"]
 
-    return _run_until_converged(state, advance, _norm(residual) / rhs_norm, x0,
-                                lambda s, mask: _grid_of(s["x"], mask, stencil.grid_size), tol,
-                                max_iters)
+    return _run_until_converged(
+        state, advance, torch.sqrt(_squared_norm(*residual)) / rhs_norm, x0,
+        lambda s, mask: _merge(s["x"][0][:, mask], s["x"][1][:, mask], stencil.grid_size),
+        tol, max_iters)
+
+
+def _dot(left: list[torch.Tensor] | tuple, right: list[torch.Tensor] | tuple) -> torch.Tensor:
+    """Inner product (B,) of red-black pairs."""
+    return sum((a * b).sum(dim=0) for a, b in zip(left, right))
