@@ -4,5 +4,14 @@ from tunegym.core.adapters import SingleEnv, TorchVectorEnv, derive_envs
 from tunegym.core.batched import BatchedEnv, check_action, check_choice, check_positive_int
 from tunegym.core.registration import register_family, registered_ids
 
-__all__ = ["BatchedEnv", "SingleEnv", "TorchVectorEnv", "derive_envs", "check_action",
-           "check_choice", "check_positive_int", "register_family", "registered_ids"]
+__all__ = [
+           "BatchedEnv",
+           "SingleEnv",
+           "TorchVectorEnv",
+           "check_action",
+           "check_choice",
+           "check_positive_int",
+           "derive_envs",
+           "register_family",
+           "registered_ids",
+]

@@ -41,7 +41,11 @@ def _action_tensor(action: Any, batched: BatchedEnv, batch_shape: tuple[int, ...
     array = np.asarray(action)
     if isinstance(space, gymnasium.spaces.Box):
         array = array.astype(space.dtype, copy=False) if array.dtype.kind in "fiu" else array
-    return torch.as_tensor(array, device=batched.device).reshape(*batch_shape, *space.shape)
+    expected_shape = (*batch_shape, *space.shape)
+    if array.size != int(np.prod(expected_shape)):
+        raise ValueError(f"action must have shape {expected_shape} for action space {space}, "
+                         f"got shape {array.shape}")
+    return torch.as_tensor(array, device=batched.device).reshape(expected_shape)
 
 
 def _seeds_for_reset(batched: BatchedEnv, seed: int | list[int] | None,

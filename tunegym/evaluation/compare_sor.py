@@ -62,9 +62,9 @@ def _rollout(env: SOREnv, seeds: torch.Tensor, policies: list) -> list[torch.Ten
         parts = observation.split(sizes)
         actions = torch.cat([policy.act(part) for policy, part in zip(policies, parts)])
         observation, reward, _, _, info = env.step(actions)
-        for policy, part, action, gain in zip(policies, observation.split(sizes),
-                                              actions.split(sizes), reward.split(sizes)):
-            policy.update(part, action, gain)
+        for policy, part, action, gain in zip(policies, parts, actions.split(sizes),
+                                              reward.split(sizes)):
+            policy.update(part, action, gain)     # the context the action was chosen for
         iterations.append(info["iterations"])
     return list(torch.stack(iterations).split(sizes, dim=1))
 
@@ -144,8 +144,8 @@ def format_table(runs: list[PolicyRun]) -> str:
     reference = {run.name: run.totals.mean() for run in runs}
     oracle = reference["Instance-optimal omega"]
     best_fixed = reference["Best fixed omega in hindsight"]
-    lines = ["| policy | kind | total iterations (mean +- std) | / instance-optimal | "
-             "/ best fixed |", "|---|---|---|---|---|"]
+    lines = [("| policy | kind | total iterations (mean +- std) | / instance-optimal | "
+             "/ best fixed |"), "|---|---|---|---|---|"]
     for run in sorted(runs, key=lambda r: float(r.totals.mean())):
         totals = run.totals
         spread = float(totals.std()) if totals.numel() > 1 else 0.0

@@ -1,0 +1,81 @@
+"""The compare job: every policy runs, oracles bound the grid policies, files are written."""
+
+import json
+
+import torch
+
+from tunegym.cli import main
+from tunegym.evaluation.compare_sor import compare, run_comparison
+
+
+def test_comparison_orders_oracles_and_policies_consistently():
+    runs = {run.name: run for run in run_comparison("tunegym/SOR-v0", num_seeds=2,
+                                                    sequence_length=40)}
+    expected = {"Gauss-Seidel (omega=1)", "Best fixed omega in hindsight",
+                "Instance-optimal omega", "Young, model problem", "Young, per instance",
+                "Tsallis-INF", "EXP3", "UCB1", "Tsallis-INF-CB", "ChebCB"}
+    assert set(runs) == expected
+    oracle = runs["Instance-optimal omega"].iterations
+    for run in runs.values():
+        assert run.iterations.shape == (40, 2)
+        if run.kind == "agent" or run.name.startswith(("Gauss", "Best")):
+            # every grid policy pays at least the per-instance minimum over the grid
+            assert bool((run.iterations >= oracle).all()), run.name
+    assert bool((runs["Best fixed omega in hindsight"].totals
+                 <= runs["Gauss-Seidel (omega=1)"].totals).all())
+
+
+def test_same_seed_same_numbers():
+    first = run_comparison("tunegym/SOR-v0", num_seeds=1, sequence_length=15)
+    second = run_comparison("tunegym/SOR-v0", num_seeds=1, sequence_length=15)
+    for a, b in zip(first, second):
+        assert a.name == b.name and torch.equal(a.iterations, b.iterations)
+
+
+def test_compare_writes_table_json_and_png(tmp_path):
+    outcome = compare("tunegym/SOR-v0", num_seeds=1, output_dir=tmp_path, sequence_length=10)
+    assert "| ChebCB | agent |" in outcome["table"]
+    summary = json.loads((tmp_path / "tunegym_SOR-v0_results.json").read_text())
+    assert summary["sequence_length"] == 10 and len(summary["total_iterations"]) == 10
+    assert (tmp_path / "tunegym_SOR-v0_cumulative.png").read_bytes()[:4] == b"\x89PNG"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp files
+
+
+def test_cli_compare_runs_end_to_end(tmp_path, capsys):
+    assert main(["compare", "tunegym/SORHeat-v0", "--seeds", "1", "--sequence-length", "5",
+                 "--output-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "Instance-optimal omega" in printed and "wrote" in printed
+
+
+def test_cli_rejects_an_unknown_env_id():
+    import pytest
+
+    with pytest.raises(SystemExit, match="unknown env id"):
+        main(["compare", "tunegym/Nope-v0"])
+
+
+def test_rollout_updates_policies_with_the_context_they_acted_on():
+    from tunegym.envs.sor import SOREnv
+    from tunegym.evaluation.compare_sor import _rollout
+
+    class Recorder:
+        num_envs = 2
+
+        def __init__(self):
+            self.acted, self.updated = [], []
+
+        def act(self, observation):
+            self.acted.append(observation.clone())
+            return torch.zeros(2, dtype=torch.int64)
+
+        def update(self, observation, actions, rewards):
+            self.updated.append(observation.clone())
+
+    recorder = Recorder()
+    env = SOREnv(num_envs=2, sequence_length=4)
+    _rollout(env, torch.arange(2), [recorder])
+    assert len(recorder.acted) == 4
+    for acted, updated in zip(recorder.acted, recorder.updated):
+        assert torch.equal(acted, updated)
+    assert not torch.equal(recorder.acted[0], recorder.acted[1])
