@@ -415,16 +415,10 @@ class ContextualBanditAgent(BanditAgent):
 
 
 # ---------------------------------------------------------------- non-contextual
-class TsallisINF(BanditAgent):
-    """1/2-Tsallis-INF (Zimmert and Seldin, JMLR 2021), B copies.
-
-    Round t (1, 2, ...) samples p_i = 4 / (eta_t (Lhat_i - x))^2 with eta_t = 2/sqrt(t)
-    and x the normaliser (:func:`tsallis_inf_normaliser`); the played arm a gets
-    Lhat_a += normalised_loss / p_a (importance weighting).
-
-    State: ``cumulative_loss_estimates`` Lhat float64 (B, K), ``rounds_played`` (B,).
-
-    Args: as in :class:`BanditAgent`.
+class _ImportanceWeightedBandit(BanditAgent):
+    """Shared state and update of Tsallis-INF and EXP3: cumulative importance-weighted
+    loss estimates Lhat float64 (B, K); the played arm a gets
+    Lhat_a += normalised_loss / p_a, with p the distribution it was sampled from.
     """
 
     def __init__(self, num_arms: int, num_envs: int = 1, seed: int = 0,
@@ -436,10 +430,6 @@ class TsallisINF(BanditAgent):
         self.rounds_played = torch.zeros(self.num_envs, dtype=STATE_DTYPE, device=self.device)
         self.loss_normaliser = _RunningMeanAbsLoss((self.num_envs,), self.device)
 
-    def _probabilities(self, context: torch.Tensor | None) -> torch.Tensor:
-        return tsallis_inf_probabilities(self.cumulative_loss_estimates,
-                                         tsallis_inf_learning_rate(self.rounds_played))
-
     def _learn(self, context: torch.Tensor | None, actions: torch.Tensor,
                losses: torch.Tensor) -> None:
         played_probability = self._probabilities(context).gather(1, actions[:, None])[:, 0]
@@ -449,7 +439,24 @@ class TsallisINF(BanditAgent):
         self.rounds_played += 1.0
 
 
-class EXP3(BanditAgent):
+class TsallisINF(_ImportanceWeightedBandit):
+    """1/2-Tsallis-INF (Zimmert and Seldin, JMLR 2021), B copies.
+
+    Round t (1, 2, ...) samples p_i = 4 / (eta_t (Lhat_i - x))^2 with eta_t = 2/sqrt(t)
+    and x the normaliser (:func:`tsallis_inf_normaliser`); the played arm a gets
+    Lhat_a += normalised_loss / p_a (importance weighting).
+
+    State: ``cumulative_loss_estimates`` Lhat float64 (B, K), ``rounds_played`` (B,).
+
+    Args: as in :class:`BanditAgent`.
+    """
+
+    def _probabilities(self, context: torch.Tensor | None) -> torch.Tensor:
+        return tsallis_inf_probabilities(self.cumulative_loss_estimates,
+                                         tsallis_inf_learning_rate(self.rounds_played))
+
+
+class EXP3(_ImportanceWeightedBandit):
     """EXP3 (Auer et al. 2002) with the anytime learning rate, B copies.
 
     p = (1 - gamma) softmax(-eta_t Lhat) + gamma / K with
@@ -473,11 +480,6 @@ class EXP3(BanditAgent):
         self.exploration_rate = _check_real("exploration_rate", exploration_rate, 0.0, 1.0)
         self.learning_rate_scale = _check_real("learning_rate_scale", learning_rate_scale,
                                                0.0, low_inclusive=False)
-        shape = (self.num_envs, self.num_arms)
-        self.cumulative_loss_estimates = torch.zeros(shape, dtype=STATE_DTYPE,
-                                                     device=self.device)
-        self.rounds_played = torch.zeros(self.num_envs, dtype=STATE_DTYPE, device=self.device)
-        self.loss_normaliser = _RunningMeanAbsLoss((self.num_envs,), self.device)
 
     def learning_rate(self) -> torch.Tensor:
         """eta_t for the next round, float64 (B,)."""
@@ -490,14 +492,6 @@ class EXP3(BanditAgent):
         weights = torch.softmax(logits, dim=-1)
         gamma = self.exploration_rate
         return (1.0 - gamma) * weights + gamma / self.num_arms
-
-    def _learn(self, context: torch.Tensor | None, actions: torch.Tensor,
-               losses: torch.Tensor) -> None:
-        played_probability = self._probabilities(context).gather(1, actions[:, None])[:, 0]
-        normalised = self.loss_normaliser.normalise(losses, (self._copy_index,))
-        self.cumulative_loss_estimates[self._copy_index, actions] += normalised / \
-            played_probability
-        self.rounds_played += 1.0
 
 
 class UCB1(BanditAgent):

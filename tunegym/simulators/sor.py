@@ -273,6 +273,11 @@ class _RedBlackSystem:
         return (self.center_red * red - self.red_from_black(black),
                 self.center_black * black - self.black_from_red(red))
 
+    def residual(self, red, black, rhs_red, rhs_black) -> tuple[torch.Tensor, torch.Tensor]:
+        """b - A u, as (red (n_red, B), black (n_black, B))."""
+        product_red, product_black = self.matvec(red, black)
+        return rhs_red - product_red, rhs_black - product_black
+
 
 def _split(grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, m, m) grids -> red (n_red, B), black (n_black, B), contiguous."""
@@ -384,6 +389,17 @@ def _check_solver_arguments(stencil: GridStencil, rhs: torch.Tensor, omega, tol:
 # ------------------------------------------------------------------------- SOR
 
 
+def _prepare_solve(stencil: GridStencil, rhs: torch.Tensor, omega, tol: float,
+                   max_iters: int, initial_guess: torch.Tensor | None):
+    """Validate and split: (omega (B,), system, x0 (B, m, m), (x0_red, x0_black),
+    (rhs_red, rhs_black), ||rhs|| (B,) with zeros replaced by 1)."""
+    omega = _check_solver_arguments(stencil, rhs, omega, tol, max_iters, initial_guess)
+    system = _RedBlackSystem.from_stencil(stencil)
+    x0 = torch.zeros_like(rhs) if initial_guess is None else initial_guess.to(rhs.dtype).clone()
+    rhs_parts = _split(rhs)
+    return omega, system, x0, _split(x0), rhs_parts, _safe_norm(*rhs_parts)
+
+
 # ------------------------------------------------------------------------- SOR
 def sor_sweep(stencil: GridStencil, u: torch.Tensor, rhs: torch.Tensor,
               omega: torch.Tensor | float, sweeps: int = 1) -> torch.Tensor:
@@ -425,14 +441,9 @@ def solve_sor(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor | flo
     Returns:
         :class:`SolveResult` with ``solution`` of shape (B, m, m).
     """
-    omega = _check_solver_arguments(stencil, rhs, omega, tol, max_iters, initial_guess)
-    system = _RedBlackSystem.from_stencil(stencil)
-    u0 = torch.zeros_like(rhs) if initial_guess is None else initial_guess.to(rhs.dtype).clone()
-    red, black = _split(u0)
-    rhs_red, rhs_black = _split(rhs)
-    rhs_norm = _safe_norm(rhs_red, rhs_black)
-    residual_red, residual_black = (b - a for a, b in zip(system.matvec(red, black),
-                                                          (rhs_red, rhs_black)))
+    omega, system, u0, (red, black), (rhs_red, rhs_black), rhs_norm = _prepare_solve(
+        stencil, rhs, omega, tol, max_iters, initial_guess)
+    residual_red, residual_black = system.residual(red, black, rhs_red, rhs_black)
     initial = torch.sqrt(_squared_norm(residual_red, residual_black)) / rhs_norm
     state = {"system": system, "red": red, "black": black, "rhs_red": rhs_red,
              "rhs_black": rhs_black, "rhs_norm": rhs_norm, "omega": omega,
@@ -497,14 +508,9 @@ def solve_ssor_pcg(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor 
     Returns:
         :class:`SolveResult` with ``solution`` (B, m, m).
     """
-    omega = _check_solver_arguments(stencil, rhs, omega, tol, max_iters, initial_guess)
-    system = _RedBlackSystem.from_stencil(stencil)
-    x0 = torch.zeros_like(rhs) if initial_guess is None else initial_guess.to(rhs.dtype).clone()
-    red, black = _split(x0)
-    rhs_red, rhs_black = _split(rhs)
-    rhs_norm = _safe_norm(rhs_red, rhs_black)
-    product = system.matvec(red, black)
-    residual = [rhs_red - product[0], rhs_black - product[1]]
+    omega, system, x0, (red, black), (rhs_red, rhs_black), rhs_norm = _prepare_solve(
+        stencil, rhs, omega, tol, max_iters, initial_guess)
+    residual = list(system.residual(red, black, rhs_red, rhs_black))
     weights = (omega / system.center_red, omega / system.center_black)
     preconditioned = _ssor_apply(system, *residual, *weights, omega)
     state = {"system": system, "x": [red, black], "residual": residual, "omega": omega,

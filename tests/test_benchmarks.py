@@ -1,0 +1,23 @@
+"""The benchmark scripts run and print one JSON line (tiny sizes; figures are not checked)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize("script, arguments", [
+    ("bench_sor_sweeps.py", ["--batch", "4", "--grid", "8", "--sweeps", "3", "--repeats", "1"]),
+    ("bench_vector_env.py", ["--num-envs", "8", "--steps", "2", "--sync-steps", "1"]),
+])
+def test_benchmark_prints_one_json_line(script, arguments):
+    completed = subprocess.run([sys.executable, str(BENCHMARKS / script), *arguments],
+                               capture_output=True, text=True, check=True, timeout=300)
+    lines = completed.stdout.strip().splitlines()
+    assert len(lines) == 1
+    figures = json.loads(lines[0])
+    assert figures["torch_threads"] == 1 and figures["results"]
