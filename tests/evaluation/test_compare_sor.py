@@ -79,3 +79,17 @@ def test_rollout_updates_policies_with_the_context_they_acted_on():
     for acted, updated in zip(recorder.acted, recorder.updated):
         assert torch.equal(acted, updated)
     assert not torch.equal(recorder.acted[0], recorder.acted[1])
+
+
+def test_learners_reproduce_the_papers_qualitative_result():
+    """On 500 shifted-Poisson instances: by the last fifth ChebCB beats the best fixed
+    omega in hindsight (it has learned the shift -> omega map), and every learner's
+    cost per instance falls between the first and the last fifth of the sequence."""
+    runs = {run.name: run for run in run_comparison("tunegym/SOR-v0", num_seeds=2,
+                                                    sequence_length=500)}
+    last_fifth = {name: float(run.iterations[-100:].to(torch.float64).mean())
+                  for name, run in runs.items()}
+    assert last_fifth["ChebCB"] < 0.9 * last_fifth["Best fixed omega in hindsight"]
+    for name in ("Tsallis-INF", "EXP3", "UCB1", "Tsallis-INF-CB", "ChebCB"):
+        iterations = runs[name].iterations.to(torch.float64)
+        assert float(iterations[-100:].mean()) < 0.8 * float(iterations[:100].mean()), name

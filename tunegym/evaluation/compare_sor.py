@@ -165,24 +165,37 @@ def format_table(runs: list[PolicyRun]) -> str:
 
 
 def plot_cumulative(runs: list[PolicyRun], path: Path, title: str) -> Path:
-    """PNG of mean cumulative iterations over the sequence, one line per policy."""
+    """PNG with two panels: mean cumulative iterations over the sequence (log scale),
+    and the moving mean of iterations per instance (learning curves)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(8, 5))
+    figure, (cumulative_axes, rate_axes) = plt.subplots(1, 2, figsize=(15, 5))
     styles = {"oracle": "--", "baseline": ":", "agent": "-"}
-    for run in sorted(runs, key=lambda r: -float(r.totals.mean())):
-        cumulative = run.iterations.to(torch.float64).cumsum(dim=0).mean(dim=1).cpu()
-        axes.plot(range(1, cumulative.numel() + 1), cumulative.numpy(),
-                  styles[run.kind], linewidth=2, label=run.name)
-    axes.set_xlabel("instance")
-    axes.set_ylabel("cumulative SOR iterations (mean over test sequences)")
-    axes.set_title(title)
-    axes.legend(fontsize=8)
+    colours = plt.get_cmap("tab10").colors
+    length = runs[0].iterations.shape[0]
+    window = max(1, length // 20)
+    for index, run in enumerate(sorted(runs, key=lambda r: -float(r.totals.mean()))):
+        per_instance = run.iterations.to(torch.float64).mean(dim=1).cpu()
+        style = {"linestyle": styles[run.kind], "linewidth": 2,
+                 "color": colours[index % len(colours)], "label": run.name}
+        steps = range(1, length + 1)
+        cumulative_axes.plot(steps, per_instance.cumsum(0).numpy(), **style)
+        moving = torch.nn.functional.avg_pool1d(per_instance[None, None], window, stride=1)
+        rate_axes.plot(range(window, length + 1), moving[0, 0].numpy(), **style)
+    cumulative_axes.set_yscale("log")
+    cumulative_axes.set_ylabel("cumulative SOR iterations (mean over sequences)")
+    rate_axes.set_yscale("log")
+    rate_axes.set_ylabel(f"iterations per instance (moving mean, {window} instances)")
+    for axes in (cumulative_axes, rate_axes):
+        axes.set_xlabel("instance")
+        axes.grid(alpha=0.3, which="both")
+    rate_axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    figure.suptitle(title)
     figure.tight_layout()
-    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
     plt.close(figure)
     return path
 
