@@ -172,10 +172,19 @@ def _adjacency(pattern: _CouplingPattern, device: torch.device) -> torch.Tensor:
     """0/1 CSR matrix (num_rows, num_columns) of a coupling pattern."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # "sparse CSR support is in beta"
-        return torch.sparse_coo_tensor(
+        matrix = torch.sparse_coo_tensor(
             torch.stack([pattern.row, pattern.column]),
             torch.ones(pattern.row.numel(), dtype=torch.float64),
-            (pattern.num_rows, pattern.num_columns)).coalesce().to_sparse_csr().to(device)
+            (pattern.num_rows, pattern.num_columns)).coalesce().to_sparse_csr()
+        index_dtype = _index_dtype(max(pattern.row.numel(), pattern.num_columns))
+        return torch.sparse_csr_tensor(matrix.crow_indices().to(index_dtype),
+                                       matrix.col_indices().to(index_dtype), matrix.values(),
+                                       size=matrix.shape).to(device)
+
+
+def _index_dtype(largest_index: int) -> torch.dtype:
+    """int32 sparse indices where they fit: a third less memory traffic per product."""
+    return torch.int32 if largest_index < 2**31 - 1 else torch.int64
 
 
 class _Coupling:
@@ -210,10 +219,11 @@ class _Coupling:
         entries[position] = values.flatten()
         row_starts = (start[:, None] * batch + systems[None, :] * degree[:, None]).flatten()
         row_starts = torch.cat([row_starts, row_starts.new_tensor([position.numel()])])
+        index_dtype = _index_dtype(max(position.numel(), pattern.num_columns * batch))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             self.matrix = torch.sparse_csr_tensor(
-                row_starts, columns, entries,
+                row_starts.to(index_dtype), columns.to(index_dtype), entries,
                 size=(pattern.num_rows * batch, pattern.num_columns * batch))
 
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
