@@ -128,8 +128,8 @@ def young_optimal_omega(jacobi_spectral_radius: torch.Tensor | float) -> torch.T
 class _CouplingPattern:
     """Which neighbour entries couple the ``rows`` colour to the ``columns`` colour.
 
-    Entries are sorted by row. ``grid_point`` and ``direction`` say where each entry's
-    coefficient is read from the stencil.
+    Entries are sorted by row. ``grid_point`` and ``direction`` (an index into
+    ``_NEIGHBOUR_OFFSETS``) say where each entry's coefficient is read from the stencil.
     """
 
     num_rows: int
@@ -137,7 +137,7 @@ class _CouplingPattern:
     row: torch.Tensor           # (nnz,) row (point of the row colour)
     column: torch.Tensor        # (nnz,) column (point of the other colour)
     grid_point: torch.Tensor    # (nnz,) flat grid index of the row point
-    direction: tuple[str, ...]  # per entry: "north" | "south" | "west" | "east"
+    direction: torch.Tensor     # (nnz,) 0..3: north, south, west, east
 
 
 @functools.lru_cache(maxsize=32)
@@ -155,14 +155,13 @@ def _red_black_layout(grid_size: int) -> tuple[torch.Tensor, torch.Tensor,
         entries = []
         for row, point in enumerate(rows_colour.tolist()):
             i, j = divmod(point, grid_size)
-            for direction, (di, dj) in _NEIGHBOUR_OFFSETS.items():
+            for direction, (di, dj) in enumerate(_NEIGHBOUR_OFFSETS.values()):
                 if 0 <= i + di < grid_size and 0 <= j + dj < grid_size:
                     neighbour = (i + di) * grid_size + j + dj
                     entries.append((row, int(position[neighbour]), point, direction))
-        rows, columns, points, directions = zip(*entries)
-        return _CouplingPattern(rows_colour.numel(), columns_colour.numel(),
-                                torch.tensor(rows), torch.tensor(columns), torch.tensor(points),
-                                directions)
+        rows, columns, points, directions = (torch.tensor(values) for values in zip(*entries))
+        return _CouplingPattern(rows_colour.numel(), columns_colour.numel(), rows, columns,
+                                points, directions)
 
     return red, black, pattern(red, black), pattern(black, red)
 
@@ -258,15 +257,15 @@ class _RedBlackSystem:
                 return values.reshape(1, -1)
             return values.reshape(values.shape[0], -1)[:, points.to(values.device)].T
 
+        grid_shape = (stencil.batch_size, stencil.grid_size ** 2)
+        neighbours = torch.stack([torch.broadcast_to(getattr(stencil, name), (
+            stencil.batch_size, stencil.grid_size, stencil.grid_size)).reshape(grid_shape)
+            for name in _NEIGHBOUR_OFFSETS])                        # (4, B, m*m)
+
         def coupling(pattern: _CouplingPattern) -> _Coupling:
-            values = torch.empty(pattern.row.numel(), stencil.batch_size,
-                                 dtype=stencil.center.dtype, device=stencil.center.device)
-            for direction in _NEIGHBOUR_OFFSETS:
-                entries = torch.tensor([d == direction for d in pattern.direction])
-                points = pattern.grid_point[entries]
-                coefficient = per_point(getattr(stencil, direction), points)
-                values[entries.to(values.device)] = coefficient.expand(points.numel(), -1)
-            return _Coupling(pattern, values)
+            device = neighbours.device
+            return _Coupling(pattern, neighbours[pattern.direction.to(device), :,
+                                                 pattern.grid_point.to(device)])
 
         return cls(per_point(stencil.center, red).contiguous(),
                    per_point(stencil.center, black).contiguous(),
