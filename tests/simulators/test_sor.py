@@ -67,12 +67,17 @@ def permuted(stencil, index):
     return stencil.to_scipy(index)[order][:, order].tocsr(), order
 
 
+def three_systems(grid_size, kind):
+    """Three systems on odd or even grids, uniform (B, 1, 1) or per-point coefficients."""
+    stencil = (uniform_stencil([0.1, -0.1, 0.3], grid_size) if kind == "uniform"
+               else variable_stencil(3, grid_size))
+    return stencil, random_rhs(3, grid_size)
+
+
 @pytest.mark.parametrize("grid_size", [7, 10])
 @pytest.mark.parametrize("kind", ["uniform", "variable"])
 def test_red_black_sweeps_equal_pyamg_on_permuted_matrix(grid_size, kind):
-    stencil = (uniform_stencil([0.1, -0.1, 0.3], grid_size) if kind == "uniform"
-               else variable_stencil(3, grid_size))
-    rhs = random_rhs(3, grid_size)
+    stencil, rhs = three_systems(grid_size, kind)
     for sweeps in (1, 3):
         ours = sor_sweep(stencil, torch.zeros_like(rhs), rhs, OMEGAS, sweeps=sweeps)
         for b in range(3):
@@ -87,9 +92,7 @@ def test_red_black_sweeps_equal_pyamg_on_permuted_matrix(grid_size, kind):
 @pytest.mark.parametrize("grid_size", [7, 10])
 @pytest.mark.parametrize("kind", ["uniform", "variable"])
 def test_iteration_counts_equal_pyamg_reference(grid_size, kind):
-    stencil = (uniform_stencil([0.1, -0.1, 0.3], grid_size) if kind == "uniform"
-               else variable_stencil(3, grid_size))
-    rhs = random_rhs(3, grid_size)
+    stencil, rhs = three_systems(grid_size, kind)
     result = solve_sor(stencil, rhs, OMEGAS)
     assert bool(result.converged.all())
     for b in range(3):

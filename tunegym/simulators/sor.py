@@ -31,11 +31,11 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from tunegym.simulators.iteration import run_until_converged
 from tunegym.simulators.solve_result import SolveResult
 
 _COEFFICIENTS = ("center", "north", "south", "west", "east")
@@ -310,67 +310,9 @@ def _squared_norm(*parts: torch.Tensor) -> torch.Tensor:
     return sum((part * part).sum(dim=0) for part in parts)
 
 
-def _safe_norm(*parts: torch.Tensor) -> torch.Tensor:
-    """Norm (B,), 1 where it is 0 (a zero rhs then counts as converged at once)."""
-    norm = torch.sqrt(_squared_norm(*parts))
-    return torch.where(norm > 0, norm, torch.ones_like(norm))
-
-
-# ------------------------------------------------------------------ active set
-def _run_until_converged(state: dict, advance: Callable[[dict], torch.Tensor],
-                         initial_relative_residual: torch.Tensor, solution: torch.Tensor,
-                         read_solution: Callable[[dict, torch.Tensor], torch.Tensor], tol: float,
-                         max_iters: int) -> SolveResult:
-    """Drive B iterations until each system meets ``tol`` or hits ``max_iters``.
-
-    ``state`` maps names to per-system objects (tensors whose last dim is the system,
-    or containers of them); ``advance(state)`` performs one iteration in place and returns the
-    relative residual (b,) of the systems still in ``state``; ``read_solution(state,
-    mask)`` returns the iterates of the masked systems. Finished systems are
-    recorded at once (so a result never depends on which systems share the batch)
-    and dropped from ``state`` when they make up a quarter of it.
-    """
-    batch = initial_relative_residual.shape[0]
-    device = initial_relative_residual.device
-    iterations = torch.full((batch,), max_iters, dtype=torch.int64, device=device)
-    converged = initial_relative_residual <= tol
-    iterations[converged] = 0
-    relative_residual = initial_relative_residual.clone()
-    running = torch.nonzero(~converged).flatten()
-    state = _select(state, running) if running.numel() < batch else state
-    alive = torch.ones(running.numel(), dtype=torch.bool, device=device)
-    for iteration in range(1, max_iters + 1):
-        if running.numel() == 0:
-            break
-        residual = advance(state)
-        finished = alive & ((residual <= tol) | ~torch.isfinite(residual))
-        if iteration == max_iters:
-            finished = alive.clone()
-        if bool(finished.any()):
-            indices = running[finished]
-            reached = residual[finished] <= tol
-            iterations[indices] = torch.where(reached, iteration, max_iters)
-            converged[indices] = reached
-            relative_residual[indices] = torch.where(torch.isfinite(residual[finished]),
-                                                     residual[finished], math.inf)
-            solution[indices] = read_solution(state, finished)
-            alive &= ~finished
-            if int(alive.sum()) * 4 <= 3 * alive.numel():
-                running, state = running[alive], _select(state, alive)
-                alive = torch.ones(running.numel(), dtype=torch.bool, device=device)
-    return SolveResult(iterations, solution, converged, relative_residual)
-
-
-def _select(tree, index: torch.Tensor):
-    """Index the system dim (the last) of every tensor in a nested dict/list; objects
-    with a ``select`` method select themselves."""
-    if isinstance(tree, torch.Tensor):
-        return tree[..., index]
-    if isinstance(tree, dict):
-        return {key: _select(value, index) for key, value in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return [_select(value, index) for value in tree]
-    return tree.select(index)
+def _norm(*parts: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm (B,) over the point dim of (n, B) tensors taken together."""
+    return torch.sqrt(_squared_norm(*parts))
 
 
 def _check_solver_arguments(stencil: GridStencil, rhs: torch.Tensor, omega, tol: float,
@@ -401,12 +343,12 @@ def _check_solver_arguments(stencil: GridStencil, rhs: torch.Tensor, omega, tol:
 def _prepare_solve(stencil: GridStencil, rhs: torch.Tensor, omega, tol: float,
                    max_iters: int, initial_guess: torch.Tensor | None):
     """Validate and split: (omega (B,), system, x0 (B, m, m), (x0_red, x0_black),
-    (rhs_red, rhs_black), ||rhs|| (B,) with zeros replaced by 1)."""
+    (rhs_red, rhs_black), ||rhs|| (B,))."""
     omega = _check_solver_arguments(stencil, rhs, omega, tol, max_iters, initial_guess)
     system = _RedBlackSystem.from_stencil(stencil)
     x0 = torch.zeros_like(rhs) if initial_guess is None else initial_guess.to(rhs.dtype).clone()
     rhs_parts = _split(rhs)
-    return omega, system, x0, _split(x0), rhs_parts, _safe_norm(*rhs_parts)
+    return omega, system, x0, _split(x0), rhs_parts, _norm(*rhs_parts)
 
 
 # ------------------------------------------------------------------------- SOR
@@ -453,9 +395,8 @@ def solve_sor(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor | flo
     omega, system, u0, (red, black), (rhs_red, rhs_black), rhs_norm = _prepare_solve(
         stencil, rhs, omega, tol, max_iters, initial_guess)
     residual_red, residual_black = system.residual(red, black, rhs_red, rhs_black)
-    initial = torch.sqrt(_squared_norm(residual_red, residual_black)) / rhs_norm
     state = {"system": system, "red": red, "black": black, "rhs_red": rhs_red,
-             "rhs_black": rhs_black, "rhs_norm": rhs_norm, "omega": omega,
+             "rhs_black": rhs_black, "omega": omega,
              "weight_red": omega / system.center_red,
              "weight_black": omega / system.center_black,
              "residual_red": residual_red}
@@ -471,10 +412,10 @@ def solve_sor(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor | flo
         state["residual_red"] = residual_red
         squared = (_squared_norm(residual_red)
                    + _squared_norm(correction) * (1.0 - state["omega"]) ** 2)
-        return torch.sqrt(squared) / state["rhs_norm"]
+        return torch.sqrt(squared)
 
-    return _run_until_converged(
-        state, advance, initial, u0,
+    return run_until_converged(
+        state, advance, _norm(residual_red, residual_black), rhs_norm, u0,
         lambda s, mask: _merge(s["red"][:, mask], s["black"][:, mask], stencil.grid_size),
         tol, max_iters)
 
@@ -525,7 +466,7 @@ def solve_ssor_pcg(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor 
     state = {"system": system, "x": [red, black], "residual": residual, "omega": omega,
              "weight_red": weights[0], "weight_black": weights[1],
              "direction": [part.clone() for part in preconditioned],
-             "rho": _dot(residual, preconditioned), "rhs_norm": rhs_norm}
+             "rho": _dot(residual, preconditioned)}
 
     def advance(state: dict) -> torch.Tensor:
         system, x, residual, direction = (state["system"], state["x"], state["residual"],
@@ -542,10 +483,10 @@ def solve_ssor_pcg(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor 
         state["rho"] = rho
         for part in range(2):
             direction[part] = preconditioned[part].addcmul_(beta, direction[part])
-        return torch.sqrt(_squared_norm(*residual)) / state["rhs_norm"]
+        return _norm(*residual)
 
-    return _run_until_converged(
-        state, advance, torch.sqrt(_squared_norm(*residual)) / rhs_norm, x0,
+    return run_until_converged(
+        state, advance, _norm(*residual), rhs_norm, x0,
         lambda s, mask: _merge(s["x"][0][:, mask], s["x"][1][:, mask], stencil.grid_size),
         tol, max_iters)
 

@@ -50,7 +50,6 @@ of a sweep runs over levels/colours only, never over systems or rows.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +58,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
+from tunegym.simulators.iteration import run_until_converged
 from tunegym.simulators.solve_result import SolveResult
 
 ALLOWED_ORDERINGS = ("natural", "multicolor")
@@ -339,13 +339,15 @@ class SparseSORSystem:
     # Internally iterates are stored system-last, (n, B), so that a neighbour gather copies
     # contiguous rows of B values (about 10x faster on CPU than gathering columns of (B, n)).
 
-    def _select_systems(self, system_index: torch.Tensor) -> SparseSORSystem:
-        """A shallow copy restricted to the systems ``system_index`` (int64 (B',)).
+    def select(self, system_index: torch.Tensor) -> SparseSORSystem:
+        """A shallow copy restricted to the systems ``system_index`` (int64 (B',) or bool (B,)).
 
         A shared matrix (``num_matrices == 1``) is returned unchanged.
         """
         if self.num_matrices == 1:
             return self
+        if system_index.dtype == torch.bool:
+            system_index = torch.nonzero(system_index).flatten()
         subset = object.__new__(SparseSORSystem)
         subset.__dict__.update(self.__dict__)
         subset.num_matrices = int(system_index.numel())
@@ -468,9 +470,10 @@ def solve_sparse_sor(
         float64 (B, n) (frozen at the converged iterate; 0 for ``b_b = 0``), converged bool (B,)
         and relative_residual float64 (B,) (``inf`` where the iteration became non-finite).
 
-    Systems that converge or blow up leave the active batch at once, so the work per sweep
-    shrinks as the batch finishes. Each sweep ends with one residual evaluation and one
-    host synchronisation (to decide which systems are done).
+    Stopping, freezing and batch compaction are those of
+    :func:`tunegym.simulators.iteration.run_until_converged` (finished systems leave the
+    batch once they make up a quarter of it). Each sweep ends with one residual evaluation
+    and one host synchronisation (to decide which systems are done).
     """
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol > 0:
         raise ValueError(f"tol must be a positive number, got {tol!r}")
@@ -491,46 +494,12 @@ def solve_sparse_sor(
         if not bool(torch.isfinite(x).all()):
             raise ValueError("x0 must be finite (no NaN or inf)")
 
-    rhs_norm = torch.linalg.vector_norm(rhs, dim=1)
-    solution = x.clone()
-    iterations = torch.full((batch,), max_iters, dtype=torch.int64, device=system.device)
-    converged = torch.zeros(batch, dtype=torch.bool, device=system.device)
-    relative_residual = torch.zeros(batch, dtype=torch.float64, device=system.device)
+    def advance(state: dict) -> torch.Tensor:
+        state["system"]._sweep_in_place(state["x"], state["rhs"], state["omega"])
+        return state["system"]._residual_norm(state["x"], state["rhs"])
 
-    zero_rhs = rhs_norm == 0
-    solution[zero_rhs] = 0.0
-    iterations[zero_rhs] = 0
-    converged[zero_rhs] = True
-
-    active = torch.nonzero(~zero_rhs).flatten()  # original indices of the systems still running
-    active_system = system._select_systems(active)
-    x_t, rhs_t = x[active].T.contiguous(), rhs[active].T.contiguous()  # (n, B_active)
-    omega, threshold = omega[active], tol * rhs_norm[active]
-    residual = active_system._residual_norm(x_t, rhs_t)
-    sweeps_done = 0
-    while active.numel() > 0:
-        reached = residual <= threshold
-        blew_up = ~torch.isfinite(residual)
-        finished = reached | blew_up
-        if sweeps_done == max_iters:
-            finished = torch.ones_like(finished)
-        if bool(finished.any()):
-            done = active[finished]
-            solution[done] = x_t[:, finished].T
-            iterations[active[reached]] = sweeps_done
-            converged[active[reached]] = True
-            relative_residual[done] = torch.where(
-                blew_up[finished], math.inf, residual[finished] / rhs_norm[done])
-            still_running = torch.nonzero(~finished).flatten()
-            if still_running.numel() == 0:
-                break
-            active = active[still_running]
-            active_system = active_system._select_systems(still_running)
-            x_t = x_t.index_select(1, still_running)
-            rhs_t = rhs_t.index_select(1, still_running)
-            omega, threshold = omega[still_running], threshold[still_running]
-        active_system._sweep_in_place(x_t, rhs_t, omega)
-        sweeps_done += 1
-        residual = active_system._residual_norm(x_t, rhs_t)
-    return SolveResult(iterations=iterations, solution=solution, converged=converged,
-                       relative_residual=relative_residual)
+    x_t, rhs_t = x.T.contiguous(), rhs.T.contiguous()              # (n, B): system last
+    state = {"system": system, "x": x_t, "rhs": rhs_t, "omega": omega}
+    return run_until_converged(state, advance, system._residual_norm(x_t, rhs_t),
+                               torch.linalg.vector_norm(rhs, dim=1), x.clone(),
+                               lambda s, mask: s["x"][:, mask].T, tol, max_iters)
