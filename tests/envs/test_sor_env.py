@@ -143,6 +143,7 @@ def test_wrong_batch_shape_is_an_error():
     ({"action_type": "box"}, "action_type"), ({"num_omegas": 1}, "num_omegas"),
     ({"split": "validation"}, "split"), ({"context": "yes"}, "context"),
     ({"compute_oracle": 1.5}, "compute_oracle"), ({"device": "gpu0"}, "device"),
+    ({"ordering": "lexicographic"}, "ordering"),
 ])
 def test_bad_kwargs_are_rejected_with_the_argument_name(kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -175,3 +176,16 @@ def test_stable_baselines3_ppo_trains_on_the_batched_vec_env():
     assert model.num_timesteps >= 256
     actions, _ = model.predict(vec_env.reset(), deterministic=True)
     assert actions.shape == (8,)
+
+
+def test_natural_ordering_reproduces_the_papers_lexicographic_sor_counts():
+    env = gymnasium.make("tunegym/SOR-v0", ordering="natural")
+    env.reset(seed=11)
+    instance = current_instance(env)
+    matrix = instance.stencil.to_scipy(0)
+    b = instance.rhs[0].numpy().ravel()
+    x, count = np.zeros_like(b), 0
+    while np.linalg.norm(b - matrix @ x) > 1e-8 * np.linalg.norm(b):
+        pyamg_sor(matrix, x, b, float(omega_grid(20)[12]), iterations=1)
+        count += 1
+    assert env.step(12)[4]["iterations"] == count
