@@ -13,7 +13,7 @@ import gymnasium
 import torch
 
 import tunegym
-from tunegym.core.batched import check_positive_int
+from tunegym.core.batched import check_integer
 
 #: family -> the module whose ``compare`` runs that family's agents and baselines.
 COMPARISONS = {"sor": "tunegym.evaluation.compare_sor"}
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(list_envs()))
         return 0
 
-    torch.set_num_threads(check_positive_int("--threads", arguments.threads))
+    torch.set_num_threads(check_integer("--threads", arguments.threads))
     family = _family_of(arguments.env_id)
     if family not in COMPARISONS:
         raise SystemExit(f"tunegym: no comparison is defined for family {family!r}")

@@ -70,7 +70,7 @@ import gymnasium
 import numpy as np
 import torch
 
-from tunegym.core.batched import check_positive_int, resolve_device
+from tunegym.core.batched import check_integer, resolve_device
 
 __all__ = [
     "EXP3",
@@ -174,10 +174,6 @@ def chebyshev_features(points: torch.Tensor, degree: int) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------- helpers
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    return check_positive_int(name, value, minimum=minimum)
-
-
 def _check_real(name: str, value: Any, low: float = -math.inf, high: float = math.inf,
                 low_inclusive: bool = True, high_inclusive: bool = True) -> float:
     """``value`` as float; TypeError/ValueError naming ``name`` unless a number in range."""
@@ -261,9 +257,9 @@ class BanditAgent:
 
     def __init__(self, num_arms: int, num_envs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu") -> None:
-        self.num_arms = _check_int("num_arms", num_arms, 1)
-        self.num_envs = _check_int("num_envs", num_envs, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.num_arms = check_integer("num_arms", num_arms, minimum=1)
+        self.num_envs = check_integer("num_envs", num_envs, minimum=1)
+        self.seed = check_integer("seed", seed, minimum=0)
         self.device = resolve_device(device)
         self.generator = torch.Generator(device="cpu")
         self.generator.manual_seed(self.seed)
@@ -565,7 +561,7 @@ class TsallisINFContextBins(ContextualBanditAgent):
                  device: str | torch.device = "cpu", context_low: float = 0.0,
                  context_high: float = 1.0, num_bins: int = 6) -> None:
         super().__init__(num_arms, num_envs, seed, device, context_low, context_high)
-        self.num_bins = _check_int("num_bins", num_bins, 1)
+        self.num_bins = check_integer("num_bins", num_bins, minimum=1)
         fractions = torch.linspace(0.5 / self.num_bins, 1.0 - 0.5 / self.num_bins,
                                    self.num_bins, dtype=STATE_DTYPE, device=self.device)
         self.bin_centers = self.context_low + (self.context_high - self.context_low) * fractions
@@ -625,7 +621,7 @@ class ChebCB(ContextualBanditAgent):
                  context_high: float = 1.0, degree: int = 5, ridge: float = 1e-3,
                  exploration: float = 10.0) -> None:
         super().__init__(num_arms, num_envs, seed, device, context_low, context_high)
-        self.degree = _check_int("degree", degree, 0)
+        self.degree = check_integer("degree", degree, minimum=0)
         self.ridge = _check_real("ridge", ridge, 0.0, low_inclusive=False)
         self.exploration = _check_real("exploration", exploration, 0.0, low_inclusive=False)
         num_features = self.degree + 1

@@ -1,7 +1,7 @@
 """The contract every tunegym env family shares (see DESIGN.md, "The one contract")."""
 
 from tunegym.core.adapters import SingleEnv, TorchVectorEnv, derive_envs
-from tunegym.core.batched import BatchedEnv, check_action, check_choice, check_positive_int
+from tunegym.core.batched import BatchedEnv, check_action, check_choice, check_integer
 from tunegym.core.registration import register_family, registered_ids
 
 __all__ = [
@@ -10,7 +10,7 @@ __all__ = [
            "TorchVectorEnv",
            "check_action",
            "check_choice",
-           "check_positive_int",
+           "check_integer",
            "derive_envs",
            "register_family",
            "registered_ids",

@@ -51,7 +51,7 @@ def check_choice(name: str, value: Any, allowed: tuple) -> None:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
 
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+def check_integer(name: str, value: Any, minimum: int = 1) -> int:
     """Return ``value`` as int, raising a clear error unless it is an int >= minimum."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -115,7 +115,7 @@ class BatchedEnv:
 
     def __init__(self, num_envs: int = 1, device: str | torch.device = "cpu",
                  split: str = "train") -> None:
-        self.num_envs = check_positive_int("num_envs", num_envs)
+        self.num_envs = check_integer("num_envs", num_envs)
         self.device = resolve_device(device)
         check_choice("split", split, SPLITS)
         self.split = split

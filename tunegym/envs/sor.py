@@ -35,7 +35,7 @@ import gymnasium
 import numpy as np
 import torch
 
-from tunegym.core import BatchedEnv, check_choice, check_positive_int, derive_envs
+from tunegym.core import BatchedEnv, check_choice, check_integer, derive_envs
 from tunegym.core.random import hash_keys
 from tunegym.simulators.sor import ORDERINGS, solve_sor, solve_ssor_pcg
 from tunegym.simulators.sor_problems import PROBLEMS, ShiftedPoisson, SORProblem
@@ -78,11 +78,11 @@ class SOREnv(BatchedEnv):
                  compute_oracle: bool = False, ordering: str | None = None) -> None:
         super().__init__(num_envs, device, split)
         self.problem = make_problem(problem, grid_size, variance, self.device)
-        self.sequence_length = check_positive_int("sequence_length", sequence_length)
+        self.sequence_length = check_integer("sequence_length", sequence_length)
         if not isinstance(tol, (int, float)) or not 0 < tol < 1:
             raise ValueError(f"tol must be a float in (0, 1), got {tol!r}")
         self.tol = float(tol)
-        self.max_iters = check_positive_int("max_iters", max_iters)
+        self.max_iters = check_integer("max_iters", max_iters)
         check_choice("solver", solver, tuple(SOLVERS))
         check_choice("ordering", ordering, (None, *ORDERINGS))
         self.solver_name, self.solver = solver, SOLVERS[solver]
@@ -91,7 +91,7 @@ class SOREnv(BatchedEnv):
         self.use_context = context
         check_choice("action_type", action_type, ACTION_TYPES)
         self.action_type = action_type
-        self.omegas = omega_grid(check_positive_int("num_omegas", num_omegas, minimum=2),
+        self.omegas = omega_grid(check_integer("num_omegas", num_omegas, minimum=2),
                                  self.device)
         check_choice("compute_oracle", compute_oracle, (True, False))
         self.compute_oracle = compute_oracle

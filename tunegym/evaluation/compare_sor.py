@@ -23,7 +23,7 @@ import torch
 
 from tunegym.agents.bandits import EXP3, UCB1, ChebCB, TsallisINF, TsallisINFContextBins
 from tunegym.baselines.sor import YoungModelProblem, YoungPerInstance, best_fixed_arm_in_hindsight
-from tunegym.core import check_positive_int
+from tunegym.core import check_integer
 from tunegym.envs.sor import SOREnv
 from tunegym.evaluation.io import write_atomically, write_json_atomically, write_text_atomically
 
@@ -97,7 +97,7 @@ def run_comparison(env_id: str = "tunegym/SOR-v0", num_seeds: int = 5, seed: int
     Returns:
         One :class:`PolicyRun` per policy, iterations (T, S) each.
     """
-    num_seeds = check_positive_int("num_seeds", num_seeds)
+    num_seeds = check_integer("num_seeds", num_seeds)
     spec = gymnasium.spec(env_id)
     kwargs = {**spec.kwargs, **env_overrides, "split": "test", "device": device,
               "compute_oracle": False}
