@@ -160,12 +160,17 @@ def bench_stencil(name: str, stencil: GridStencil, rhs: torch.Tensor, sweeps: in
     def tunegym_run(count):
         outputs[count] = sor_sweep(stencil, u0, rhs, OMEGA, sweeps=count)
 
+    def tunegym_natural_run():
+        outputs["natural"] = sor_sweep(stencil, u0, rhs, OMEGA, sweeps=sweeps,
+                                       ordering="natural")
+
     seconds = interleaved_medians({
         "tunegym": lambda: tunegym_run(sweeps),
         "tunegym_one_sweep": lambda: tunegym_run(1),
         "pyamg_natural": lambda: pyamg_sweeps(natural, rhs_natural, sweeps),
         "pyamg_red_black": lambda: pyamg_sweeps(red_black, rhs_red_black, sweeps),
         "sparse": sparse_run,
+        "tunegym_natural": tunegym_natural_run,
     }, repeats, device)
     seconds_tunegym, seconds_one = seconds["tunegym"], seconds["tunegym_one_sweep"]
     seconds_natural, seconds_red_black = seconds["pyamg_natural"], seconds["pyamg_red_black"]
@@ -179,6 +184,12 @@ def bench_stencil(name: str, stencil: GridStencil, rhs: torch.Tensor, sweeps: in
     ours = outputs[sweeps].reshape(batch, n).cpu().numpy()[:, order]
     tunegym_error = float(np.abs(ours - reference).max() / np.abs(reference).max())
     assert tunegym_error < 1e-10, f"{name}: tunegym differs from pyamg by {tunegym_error:.2e}"
+    # ... and tunegym's natural (wavefront) ordering == pyamg's natural ordering.
+    natural_reference = pyamg_sweeps(natural, rhs_natural, sweeps)
+    natural_ours = outputs["natural"].reshape(batch, n).cpu().numpy()
+    natural_error = float(np.abs(natural_ours - natural_reference).max()
+                          / np.abs(natural_reference).max())
+    assert natural_error < 1e-10, f"{name}: natural ordering differs by {natural_error:.2e}"
     # ... and the sparse path == pyamg on its equivalent sequential order (2 systems).
     sparse_order = sparse_system.equivalent_sequential_order.cpu().numpy()
     permuted = [scipy.sparse.csr_matrix(matrix[sparse_order][:, sparse_order])
@@ -207,6 +218,9 @@ def bench_stencil(name: str, stencil: GridStencil, rhs: torch.Tensor, sweeps: in
         "pyamg_natural_system_sweeps_per_s": rate(seconds_natural),
         "pyamg_red_black_system_sweeps_per_s": rate(seconds_red_black),
         "sparse_multicolor_system_sweeps_per_s": rate(seconds_sparse),
+        "tunegym_natural_system_sweeps_per_s": rate(seconds["tunegym_natural"]),
+        "ratio_tunegym_natural_over_pyamg_natural":
+            seconds_natural / seconds["tunegym_natural"],
         "ratio_tunegym_over_pyamg_natural": seconds_natural / seconds_tunegym,
         "ratio_tunegym_over_pyamg_red_black": seconds_red_black / seconds_tunegym,
         "ratio_tunegym_marginal_over_pyamg_natural":
@@ -224,6 +238,7 @@ def bench_stencil(name: str, stencil: GridStencil, rhs: torch.Tensor, sweeps: in
         "pyamg_natural_fraction_of_stream": bandwidth(seconds_natural) / stream_gb_per_s,
         "max_relative_difference_vs_pyamg_red_black": tunegym_error,
         "max_relative_difference_sparse_vs_pyamg": sparse_error,
+        "max_relative_difference_natural_vs_pyamg_natural": natural_error,
     }
 
 
