@@ -186,7 +186,7 @@ def plot_cumulative(runs: list[PolicyRun], path: Path, title: str) -> Path:
         moving = torch.nn.functional.avg_pool1d(per_instance[None, None], window, stride=1)
         rate_axes.plot(range(window, length + 1), moving[0, 0].numpy(), **style)
     cumulative_axes.set_yscale("log")
-    cumulative_axes.set_ylabel("cumulative SOR iterations (mean over sequences)")
+    cumulative_axes.set_ylabel("cumulative solver iterations (mean over sequences)")
     rate_axes.set_yscale("log")
     rate_axes.set_ylabel(f"iterations per instance (moving mean, {window} instances)")
     for axes in (cumulative_axes, rate_axes):
