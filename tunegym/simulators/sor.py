@@ -236,10 +236,10 @@ class _Coupling:
 
 
 def _per_point(values: torch.Tensor, grid_index: torch.Tensor) -> torch.Tensor:
-    """(B, m, m) or (B, 1, 1) coefficients -> (len(grid_index), B) (a view for uniform ones)."""
+    """(B, m, m) coefficients -> (len(grid_index), B), contiguous; (B, 1, 1) -> (1, B)."""
     if values.shape[1:] == (1, 1):
-        return values.reshape(1, -1).expand(grid_index.numel(), -1)
-    return values.reshape(values.shape[0], -1)[:, grid_index.to(values.device)].T
+        return values.reshape(1, -1)
+    return values.reshape(values.shape[0], -1)[:, grid_index.to(values.device)].T.contiguous()
 
 
 def _stacked_neighbour_coefficients(stencil: GridStencil) -> torch.Tensor:
@@ -273,11 +273,8 @@ class _RedBlackSystem:
             return _Coupling(pattern, neighbours[pattern.direction.to(device), :,
                                                  pattern.grid_point.to(device)])
 
-        center_red, center_black = (_per_point(stencil.center, colour)[:1]
-                                    if stencil.center.shape[1:] == (1, 1)
-                                    else _per_point(stencil.center, colour).contiguous()
-                                    for colour in (red, black))
-        return cls(stencil.grid_size, center_red, center_black, coupling(red_pattern),
+        return cls(stencil.grid_size, _per_point(stencil.center, red),
+                   _per_point(stencil.center, black), coupling(red_pattern),
                    coupling(black_pattern))
 
     def select(self, index: torch.Tensor) -> _RedBlackSystem:
@@ -385,8 +382,8 @@ class _WavefrontSystem:
         grid_index, _, _ = _wavefront_layout(stencil.grid_size)
         coefficients = _stacked_neighbour_coefficients(stencil)[
             :, :, grid_index.to(stencil.center.device)].transpose(1, 2)
-        return cls(stencil.grid_size, _per_point(stencil.center, grid_index),
-                   coefficients.contiguous())
+        center = _per_point(stencil.center, grid_index).expand(grid_index.numel(), -1)
+        return cls(stencil.grid_size, center, coefficients.contiguous())
 
     def select(self, index: torch.Tensor) -> _WavefrontSystem:
         """The systems at ``index``."""
