@@ -66,6 +66,8 @@ def test_vector_env_i_equals_single_env_with_seed_plus_i(env_id):
             assert single_info["iterations"] == info["iterations"][i]
             if single_terminated or single_truncated:
                 assert np.array_equal(info["final_obs"][i], observation)
+                assert info["_final_info"][i] and info["final_info"]["_iterations"][i]
+                assert info["final_info"]["iterations"][i] == single_info["iterations"]
                 observation, _ = env.reset()
             assert np.array_equal(observation, vector_observation[i])
 

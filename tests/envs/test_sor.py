@@ -168,12 +168,17 @@ def test_cuda_device_matches_cpu_bit_for_bit():
 
 def test_stable_baselines3_ppo_trains_on_the_batched_vec_env():
     from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecMonitor
 
-    vec_env = tunegym.make_sb3_vec_env("tunegym/SOR-v0", num_envs=8, sequence_length=16)
+    vec_env = VecMonitor(tunegym.make_sb3_vec_env("tunegym/SOR-v0", num_envs=8,
+                                                  sequence_length=16))
     model = PPO("MlpPolicy", vec_env, n_steps=16, batch_size=64, n_epochs=1, seed=0,
                 device="cpu")
     model.learn(total_timesteps=256)
     assert model.num_timesteps >= 256
+    episodes = list(model.ep_info_buffer)
+    assert len(episodes) >= 8 and all(episode["l"] == 16 for episode in episodes)
+    assert all(-16.0 <= episode["r"] < 0.0 for episode in episodes)
     actions, _ = model.predict(vec_env.reset(), deterministic=True)
     assert actions.shape == (8,)
 

@@ -109,8 +109,9 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
 
     Autoreset is same-step (``metadata["autoreset_mode"]``): envs that end are reset
     by masked select inside ``step``; their last observation is in
-    ``infos["final_obs"]`` (object array, None for envs that did not end) with the
-    mask ``infos["_final_obs"]``, as gymnasium's own vector envs do.
+    ``infos["final_obs"]`` (object array, None for envs that did not end) and the info of
+    their last step in ``infos["final_info"]``, with masks ``infos["_final_obs"]`` and
+    ``infos["_final_info"]``, as gymnasium's own vector envs do in same-step mode.
     Observations, rewards and flags are numpy arrays; ``self.batched`` gives tensors.
     """
 
@@ -151,6 +152,9 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
             for index, last in zip(np.flatnonzero(done_numpy), _to_numpy(observation[done])):
                 final_obs[index] = last
             infos["final_obs"], infos["_final_obs"] = final_obs, done_numpy
+            infos["final_info"] = {**{name: infos[name] for name in info},
+                                   **{"_" + name: done_numpy for name in info}}
+            infos["_final_info"] = done_numpy
             observation = self.batched.autoreset(done)
         return (_to_numpy(observation), _to_numpy(reward), _to_numpy(terminated),
                 _to_numpy(truncated), infos)
