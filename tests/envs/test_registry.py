@@ -11,8 +11,16 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import tunegym
 
 ENV_IDS = tunegym.registered_ids()
-#: Short episodes so the tests cross episode boundaries quickly.
-SHORT = {"sequence_length": 3}
+#: Per family, kwargs that make episodes short so the tests cross episode boundaries
+#: quickly (a family whose episodes are short anyway needs no entry).
+SHORT_EPISODES = {"sor": {"sequence_length": 3}}
+
+
+def short(env_id):
+    """The short-episode kwargs of ``env_id``'s family."""
+    creator = gymnasium.envs.registration.load_env_creator(gymnasium.spec(env_id)
+                                                           .vector_entry_point)
+    return SHORT_EPISODES.get(creator.batched_env_class.family, {})
 
 
 def test_registry_is_populated():
@@ -21,14 +29,14 @@ def test_registry_is_populated():
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_gymnasium_and_sb3_env_checkers_pass(env_id):
-    check_env(gymnasium.make(env_id, **SHORT).unwrapped, skip_render_check=True)
-    sb3_check_env(gymnasium.make(env_id, **SHORT).unwrapped, warn=False)
+    check_env(gymnasium.make(env_id, **short(env_id)).unwrapped, skip_render_check=True)
+    sb3_check_env(gymnasium.make(env_id, **short(env_id)).unwrapped, warn=False)
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_same_seed_same_trajectory(env_id):
     def rollout():
-        env = gymnasium.make(env_id, **SHORT)
+        env = gymnasium.make(env_id, **short(env_id))
         env.action_space.seed(5)
         observations, rewards = [env.reset(seed=42)[0]], []
         for _ in range(5):
@@ -47,9 +55,9 @@ def test_same_seed_same_trajectory(env_id):
 def test_vector_env_i_equals_single_env_with_seed_plus_i(env_id):
     num_envs, seed, steps = 3, 100, 7
     vector = gymnasium.make_vec(env_id, num_envs=num_envs,
-                                vectorization_mode="vector_entry_point", **SHORT)
+                                vectorization_mode="vector_entry_point", **short(env_id))
     assert vector.metadata["autoreset_mode"] == gymnasium.vector.AutoresetMode.SAME_STEP
-    singles = [gymnasium.make(env_id, **SHORT) for _ in range(num_envs)]
+    singles = [gymnasium.make(env_id, **short(env_id)) for _ in range(num_envs)]
     vector.action_space.seed(1)
     actions = [vector.action_space.sample() for _ in range(steps)]
 
@@ -75,9 +83,9 @@ def test_vector_env_i_equals_single_env_with_seed_plus_i(env_id):
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_sb3_vec_env_matches_gymnasium_vector_env(env_id):
     num_envs = 4
-    sb3_env = tunegym.make_sb3_vec_env(env_id, num_envs=num_envs, **SHORT)
+    sb3_env = tunegym.make_sb3_vec_env(env_id, num_envs=num_envs, **short(env_id))
     vector = gymnasium.make_vec(env_id, num_envs=num_envs,
-                                vectorization_mode="vector_entry_point", **SHORT)
+                                vectorization_mode="vector_entry_point", **short(env_id))
     sb3_env.seed(9)
     assert np.array_equal(sb3_env.reset(), vector.reset(seed=9)[0])
     vector.action_space.seed(0)
