@@ -135,7 +135,9 @@ class BatchedEnv:
                                                                       torch.Tensor, torch.Tensor,
                                                                       dict[str, torch.Tensor]]:
         """Advance b envs: returns (state, reward (b,) float32, terminated (b,) bool,
-        truncated (b,) bool, info {name: tensor (b,)})."""
+        truncated (b,) bool, info {name: tensor (b,)}). Must not modify the tensors of
+        ``state`` in place (build new ones): earlier observations and infos may share
+        their memory."""
         raise NotImplementedError
 
     # ------------------------------------------------------------ public API
@@ -167,8 +169,10 @@ class BatchedEnv:
                                  f"got {tuple(mask.shape)}")
             fresh = self.initial_state(seeds[mask])
             fresh["episode_seed"] = seeds[mask]
-            for name, value in fresh.items():
-                self.state[name][mask] = value
+            # Out of place: tensors handed out earlier (observations, infos, numpy views of
+            # them) must not change under the caller's feet.
+            self.state = {name: self.state[name].index_put((mask,), value)
+                          for name, value in fresh.items()}
         return self.observe(self.state)
 
     def step(self, action: torch.Tensor) -> StepResult:

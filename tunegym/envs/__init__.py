@@ -8,6 +8,12 @@ REGISTRY = {
     "tunegym/SORHeat-v0": ("tunegym.envs.sor", "SOR", {"problem": "heat", "solver": "ssor_pcg"}),
     "tunegym/SORVariableDiffusion-v0": ("tunegym.envs.sor", "SOR",
                                         {"problem": "variable_diffusion"}),
+    "tunegym/Coverage-v0": ("tunegym.envs.coverage", "Coverage", {}),
+    "tunegym/CoverageTwoRooms-v0": ("tunegym.envs.coverage", "Coverage", {"map": "two_rooms"}),
+    "tunegym/InformativePath-v0": ("tunegym.envs.coverage", "Coverage",
+                                   {"task": "informative_path"}),
+    "tunegym/DOptimalDesign-v0": ("tunegym.envs.coverage", "Coverage", {"task": "d_optimal"}),
+    "tunegym/ItemCollection-v0": ("tunegym.envs.coverage", "Coverage", {"task": "items"}),
 }
 
 

@@ -1,0 +1,195 @@
+"""``tunegym/Coverage-v0``: cover a grid world where rewards have diminishing returns.
+
+After Prajapat, Mutny, Zeilinger, Krause, "Submodular Reinforcement Learning" (ICLR
+2024). An agent walks ``horizon`` steps on a grid (actions: 0 stay, 1 up, 2 down,
+3 left, 4 right; blocked moves stay put). The value of an episode is a monotone
+submodular function F of the visited cells; each step's reward is the marginal gain
+F(S + {x}) - F(S) of the cell x reached (the start cell is in S from the start and
+earns nothing). Revisiting a covered region earns little or nothing, which is what
+modular RL (additive rewards per state) gets wrong.
+
+Tasks (``task=``):
+
+* ``coverage_constant``: weighted coverage with unit weights (cells covered);
+* ``coverage_bimodal``: weights from two Gaussian bumps at random places;
+* ``informative_path``: weights exp(g) of a smooth Gaussian-process sample g
+  (random Fourier features, lengthscale 4 cells): informative path planning;
+* ``biodiversity``: weights from six species clusters of random size and density;
+* ``d_optimal``: Bayesian D-optimal design, F = 1/2 logdet(I + K_SS / noise) with an
+  RBF kernel of lengthscale 2 cells and noise 0.1;
+* ``items``: capped item collection, F = sum over 3 item types of min(items collected,
+  cap), items scattered with density 0.1, cap 2.
+
+Maps (``map=``): ``open`` (default 30 x 30; 7 x 15 for ``items``) or ``two_rooms``
+(default 7 x 14: a wall down the middle column with one door). Every episode seed
+draws its own map details (door row, start cell, weights, items), the split selects an
+independent stream. Weighted-coverage and item tasks sense a square ``footprint``
+(radius 1 by default, 0 for items).
+
+Observation: (row / (H-1), column / (W-1), t / horizon), followed by the H*W visited
+map (1 where the agent has stood) when ``observe_map=True``. Info: ``objective_value``
+(F of the cells visited so far, start included, in the task's units: weight sums, nats,
+items); the return of an episode is F(S) - F({start}).
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium
+import numpy as np
+import torch
+
+from tunegym.core import BatchedEnv, check_choice, check_integer, derive_envs
+from tunegym.core.random import hash_keys, standard_normal, uniform
+from tunegym.simulators.coverage import (
+    CappedItems,
+    DOptimalDesign,
+    WeightedCoverage,
+    gaussian_bumps,
+    random_fourier_field,
+    step_positions,
+)
+
+WEIGHTED_TASKS = ("coverage_constant", "coverage_bimodal", "informative_path", "biodiversity")
+TASKS = (*WEIGHTED_TASKS, "d_optimal", "items")
+MAPS = ("open", "two_rooms")
+NUM_ACTIONS = 5
+ITEM_TYPES, ITEM_DENSITY, ITEM_CAP = 3, 0.1, 2
+
+
+def default_shape(task: str, map_name: str) -> tuple[int, int]:
+    """The paper-scale grid (H, W) of a task on a map."""
+    if map_name == "two_rooms":
+        return 7, 14
+    return (7, 15) if task == "items" else (30, 30)
+
+
+class CoverageEnv(BatchedEnv):
+    """Batched coverage env (see module docstring for tasks, maps, spaces and reward)."""
+
+    family = "coverage"
+    reward_description = "marginal gain of the submodular objective at the cell reached"
+
+    def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
+                 task: str = "coverage_constant", map: str = "open",
+                 height: int | None = None, width: int | None = None, horizon: int = 40,
+                 footprint: int | None = None, observe_map: bool = False) -> None:
+        super().__init__(num_envs, device, split)
+        check_choice("task", task, TASKS)
+        check_choice("map", map, MAPS)
+        self.task, self.map_name = task, map
+        default_height, default_width = default_shape(task, map)
+        self.height = check_integer("height", default_height if height is None else height, 3)
+        self.width = check_integer("width", default_width if width is None else width, 3)
+        self.horizon = check_integer("horizon", horizon)
+        check_choice("observe_map", observe_map, (True, False))
+        self.observe_map = observe_map
+        footprint = (0 if task == "items" else 1) if footprint is None else footprint
+        self.footprint = check_integer("footprint", footprint, minimum=0)
+        if 2 * self.footprint + 1 > min(self.height, self.width):
+            raise ValueError(f"footprint must leave the square (2 footprint + 1 cells) inside "
+                             f"the {self.height} x {self.width} grid, got {footprint}")
+        if task == "d_optimal":
+            self.objective = DOptimalDesign(capacity=self.horizon + 1)
+        elif task == "items":
+            self.objective = CappedItems(torch.full((ITEM_TYPES,), ITEM_CAP, dtype=torch.int64),
+                                         self.footprint)
+        else:
+            self.objective = WeightedCoverage(self.footprint)
+        size = 3 + (self.height * self.width if observe_map else 0)
+        self.single_observation_space = gymnasium.spaces.Box(0.0, 1.0, (size,), np.float32)
+        self.single_action_space = gymnasium.spaces.Discrete(NUM_ACTIONS)
+
+    # ------------------------------------------------------------- instances
+    def _free_cells(self, keys: torch.Tensor) -> torch.Tensor:
+        """bool (b, H, W): all free, or two rooms split by a wall with one door."""
+        free = torch.ones(keys.shape[0], self.height, self.width, dtype=torch.bool,
+                          device=self.device)
+        if self.map_name == "two_rooms":
+            door = 1 + (uniform(keys, (1,), stream=20)[:, 0] * (self.height - 2)).long()
+            rows = torch.arange(self.height, device=self.device)
+            free[:, :, self.width // 2] = rows[None, :] == door[:, None]
+        return free
+
+    def _start(self, keys: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+        """A uniformly drawn free cell per map (inverse CDF over the free cells), (b, 2)."""
+        counts = free.flatten(1).cumsum(dim=1)
+        target = (uniform(keys, (1,), stream=21) * counts[:, -1:]).long() + 1
+        index = torch.searchsorted(counts, target.clamp(max=counts[:, -1:]))[:, 0]
+        return torch.stack([index // self.width, index % self.width], dim=1)
+
+    def _weights(self, keys: torch.Tensor) -> torch.Tensor:
+        """Cell weights (b, H, W) float64 of a weighted-coverage task."""
+        shape, count = (self.height, self.width), keys.shape[0]
+        scale = torch.tensor([self.height - 1, self.width - 1], dtype=torch.float64,
+                             device=self.device)
+        if self.task == "coverage_constant":
+            return torch.ones(count, *shape, dtype=torch.float64, device=self.device)
+        if self.task == "coverage_bimodal":
+            draws = uniform(keys, (2, 3), stream=22)
+            return gaussian_bumps(shape, draws[..., :2] * scale, 3.0 + 3.0 * draws[..., 2],
+                                  torch.ones_like(draws[..., 2]))
+        if self.task == "biodiversity":
+            draws = uniform(keys, (6, 4), stream=23)
+            return gaussian_bumps(shape, draws[..., :2] * scale, 1.5 + 2.5 * draws[..., 2],
+                                  0.5 + draws[..., 3])
+        frequencies = standard_normal(keys, (16, 2), stream=24) / 4.0   # lengthscale 4 cells
+        phases = 2.0 * math.pi * uniform(keys, (16,), stream=25)
+        amplitudes = standard_normal(keys, (16,), stream=26)
+        return torch.exp(random_fourier_field(shape, frequencies, phases, amplitudes))
+
+    def _items(self, keys: torch.Tensor) -> torch.Tensor:
+        """Item types (b, H, W) int64, -1 where a cell holds none."""
+        draws = uniform(keys, (self.height, self.width), stream=27)
+        kinds = (draws / ITEM_DENSITY * ITEM_TYPES).long().clamp(max=ITEM_TYPES - 1)
+        return torch.where(draws < ITEM_DENSITY, kinds, -1)
+
+    # ------------------------------------------------------------------ hooks
+    def initial_state(self, seeds: torch.Tensor) -> dict[str, torch.Tensor]:
+        keys = hash_keys(self.split_key, seeds)
+        free = self._free_cells(keys)
+        start = self._start(keys, free)
+        if self.task == "d_optimal":
+            objective_state = self.objective.initial_state(seeds.shape[0], self.device)
+        elif self.task == "items":
+            objective_state = self.objective.initial_state(torch.where(free, self._items(keys),
+                                                                       -1))
+        else:
+            objective_state = self.objective.initial_state(self._weights(keys) * free)
+        objective_state, start_value = self.objective.gain(objective_state, start)
+        rows = torch.arange(seeds.shape[0], device=self.device)
+        visited = torch.zeros_like(free)
+        visited[rows, start[:, 0], start[:, 1]] = True
+        return {"free": free, "position": start, "visited": visited,
+                "time": torch.zeros_like(seeds), "value": start_value, **objective_state}
+
+    def observe(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        features = torch.stack([state["position"][:, 0] / (self.height - 1),
+                                state["position"][:, 1] / (self.width - 1),
+                                state["time"] / self.horizon], dim=1)
+        if self.observe_map:
+            features = torch.cat([features, state["visited"].flatten(1)], dim=1)
+        return features.to(torch.float32)
+
+    def objective_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The part of the env state the objective reads."""
+        skip = {"free", "position", "visited", "time", "value", "episode_seed"}
+        return {name: value for name, value in state.items() if name not in skip}
+
+    def transition(self, state, action):
+        position = step_positions(state["free"], state["position"], action.long())
+        objective_state, gain = self.objective.gain(self.objective_state(state), position)
+        rows = torch.arange(position.shape[0], device=self.device)
+        visited = state["visited"].clone()
+        visited[rows, position[:, 0], position[:, 1]] = True
+        time = state["time"] + 1
+        value = state["value"] + gain
+        new_state = {**state, **objective_state, "position": position, "visited": visited,
+                     "time": time, "value": value}
+        truncated = time >= self.horizon
+        return (new_state, gain.to(torch.float32), torch.zeros_like(truncated), truncated,
+                {"objective_value": value})
+
+
+CoverageGymEnv, CoverageVectorEnv = derive_envs(CoverageEnv)
