@@ -1,0 +1,117 @@
+"""Coverage env: rewards and values against brute force, maps, spaces, bad input."""
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+
+import tunegym  # noqa: F401
+from tests.simulators.test_coverage import d_optimal_value
+from tunegym.envs.coverage import CoverageEnv
+
+
+def brute_force_coverage(weights, cells, radius):
+    height, width = weights.shape
+    covered = np.zeros((height, width), dtype=bool)
+    for row, column in cells:
+        covered[max(0, row - radius):row + radius + 1, max(0, column - radius):column + radius + 1] \
+            = True
+    return float((weights * covered).sum())
+
+
+@pytest.mark.parametrize("task", ["coverage_constant", "coverage_bimodal", "informative_path",
+                                  "biodiversity"])
+def test_rewards_are_marginal_gains_of_the_brute_force_coverage(task):
+    env = CoverageEnv(num_envs=3, task=task, height=9, width=11, horizon=15, footprint=1)
+    env.reset(torch.arange(3))
+    weights = env.state["weights"].numpy()
+    cells = [[tuple(env.state["position"][b].tolist())] for b in range(3)]
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(15):
+        _, reward, _, _, info = env.step(torch.randint(0, 5, (3,), generator=generator))
+        for b in range(3):
+            before = brute_force_coverage(weights[b], cells[b], 1)
+            cells[b].append(tuple(env.state["position"][b].tolist()))
+            after = brute_force_coverage(weights[b], cells[b], 1)
+            assert reward[b].item() == pytest.approx(after - before, rel=1e-5, abs=1e-6)
+            assert info["objective_value"][b].item() == pytest.approx(after, rel=1e-10)
+
+
+def test_d_optimal_value_is_the_log_determinant_of_the_visited_cells():
+    env = CoverageEnv(num_envs=2, task="d_optimal", height=8, width=8, horizon=10)
+    env.reset(torch.tensor([4, 5]))
+    cells = [[tuple(env.state["position"][b].tolist())] for b in range(2)]
+    for action in [4, 4, 2, 0, 3, 1, 1, 4, 2, 2]:
+        _, _, _, _, info = env.step(torch.full((2,), action))
+        for b in range(2):
+            cells[b].append(tuple(env.state["position"][b].tolist()))
+    for b in range(2):
+        assert info["objective_value"][b].item() == pytest.approx(
+            d_optimal_value(cells[b], 2.0, 0.1), rel=1e-10)
+
+
+def test_items_value_counts_capped_items():
+    env = CoverageEnv(num_envs=4, task="items", horizon=30)
+    env.reset(torch.arange(4))
+    items = env.state["items"].numpy()
+    visited = [[tuple(env.state["position"][b].tolist())] for b in range(4)]
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(30):
+        _, _, _, _, info = env.step(torch.randint(0, 5, (4,), generator=generator))
+        for b in range(4):
+            visited[b].append(tuple(env.state["position"][b].tolist()))
+    for b in range(4):
+        counts = np.bincount([items[b][cell] for cell in set(visited[b]) if items[b][cell] >= 0],
+                             minlength=3)
+        assert info["objective_value"][b].item() == float(np.minimum(counts, 2).sum())
+
+
+def test_two_rooms_are_joined_by_one_door():
+    env = CoverageEnv(num_envs=20, map="two_rooms")
+    env.reset(torch.arange(20))
+    free = env.state["free"]
+    assert free.shape[1:] == (7, 14)
+    wall = free[:, :, 7]
+    assert wall.sum(dim=1).tolist() == [1] * 20                     # exactly one door each
+    assert free[:, :, :7].all() and free[:, :, 8:].all()
+    start = env.state["position"]
+    assert bool(free[torch.arange(20), start[:, 0], start[:, 1]].all())
+
+
+def test_start_cells_vary_with_the_seed_and_the_split():
+    train = CoverageEnv(num_envs=50, split="train")
+    test = CoverageEnv(num_envs=50, split="test")
+    train.reset(torch.arange(50))
+    test.reset(torch.arange(50))
+    assert len({tuple(p) for p in train.state["position"].tolist()}) > 30
+    assert not torch.equal(train.state["position"], test.state["position"])
+
+
+def test_observation_has_position_time_and_optionally_the_visited_map():
+    env = gymnasium.make("tunegym/Coverage-v0", observe_map=True, height=5, width=6)
+    observation, _ = env.reset(seed=0)
+    assert observation.shape == (3 + 30,)
+    position = env.unwrapped.batched.state["position"][0]
+    assert observation[0] == pytest.approx(position[0].item() / 4)
+    assert observation[1] == pytest.approx(position[1].item() / 5)
+    assert observation[2] == 0.0 and observation[3:].sum() == 1.0
+    observation, *_ = env.step(0)
+    assert observation[2] == pytest.approx(1 / 40)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"task": "cover"}, "task"), ({"map": "maze"}, "map"), ({"height": 2}, "height"),
+    ({"horizon": 0}, "horizon"), ({"footprint": -1}, "footprint"),
+    ({"footprint": 4, "height": 7, "width": 15, "task": "items"}, "footprint"),
+    ({"observe_map": "no"}, "observe_map"),
+])
+def test_bad_kwargs_are_rejected_with_the_argument_name(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        CoverageEnv(**kwargs)
+
+
+def test_out_of_range_actions_are_errors():
+    env = gymnasium.make("tunegym/Coverage-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action"):
+        env.step(5)
