@@ -43,7 +43,6 @@ from machine import machine_facts, synchronise
 
 import tunegym  # noqa: F401  (registers tunegym/SOR-v0)
 
-ENV_ID = "tunegym/SOR-v0"
 TARGET_RATIO = 20.0
 
 
@@ -60,13 +59,16 @@ def timed_steps(env, actions: np.ndarray, device: torch.device
         seconds.append(time.perf_counter() - start)
         rewards.append(np.array(reward, copy=True))
         observations.append(np.array(observation, copy=True))
-        iterations.append(np.array(info["iterations"], copy=True))
-    return seconds, np.stack(rewards), np.stack(observations), np.stack(iterations)
+        if "iterations" in info:
+            iterations.append(np.array(info["iterations"], copy=True))
+    return (seconds, np.stack(rewards), np.stack(observations),
+            np.stack(iterations) if iterations else None)
 
 
-def bench(num_envs: int, steps: int, sync_steps: int, seed: int, device: torch.device) -> dict:
+def bench(env_id: str, num_envs: int, steps: int, sync_steps: int, seed: int,
+          device: torch.device) -> dict:
     kwargs = {"device": str(device)}
-    vector = gymnasium.make_vec(ENV_ID, num_envs=num_envs,
+    vector = gymnasium.make_vec(env_id, num_envs=num_envs,
                                 vectorization_mode="vector_entry_point", **kwargs)
     num_arms = int(vector.single_action_space.n)
     actions = np.random.default_rng(seed).integers(0, num_arms, size=(steps, num_envs))
@@ -80,13 +82,13 @@ def bench(num_envs: int, steps: int, sync_steps: int, seed: int, device: torch.d
     vector.close()
 
     # Sync env of N single envs; warm the single-env code path on a throwaway env first.
-    warm = gymnasium.make(ENV_ID, **kwargs)
+    warm = gymnasium.make(env_id, **kwargs)
     warm.reset(seed=seed + 10 * num_envs + 12345)
     warm.step(int(actions[0, 0]))
     warm.close()
     construction_start = time.perf_counter()
     sync = gymnasium.vector.SyncVectorEnv(
-        [lambda: gymnasium.make(ENV_ID, **kwargs) for _ in range(num_envs)])
+        [lambda: gymnasium.make(env_id, **kwargs) for _ in range(num_envs)])
     sync_construction_s = time.perf_counter() - construction_start
     sync.reset(seed=seed)
     sync_seconds, sync_rewards, sync_observations, _ = timed_steps(
@@ -113,8 +115,9 @@ def bench(num_envs: int, steps: int, sync_steps: int, seed: int, device: torch.d
         "vector_step_s": vector_seconds,
         "sync_step_s": sync_seconds,
         "sync_construction_s": sync_construction_s,
-        "sor_iterations_per_env_step_mean": float(iterations.mean()),
-        "sor_iterations_per_env_step_max": int(iterations.max()),
+        **({} if iterations is None else {
+            "sor_iterations_per_env_step_mean": float(iterations.mean()),
+            "sor_iterations_per_env_step_max": int(iterations.max())}),
         "rewards_identical_on_shared_steps": True,
     }
 
@@ -123,6 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1024, 64],
                         help="numbers of envs N (several values allowed)")
+    parser.add_argument("--env-id", default="tunegym/SOR-v0", help="a registered tunegym id")
     parser.add_argument("--steps", type=int, default=10, help="timed vector-env steps")
     parser.add_argument("--sync-steps", type=int, default=3, help="timed SyncVectorEnv steps")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
@@ -138,13 +142,13 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    results = [bench(num_envs, args.steps, args.sync_steps, args.seed, device)
+    results = [bench(args.env_id, num_envs, args.steps, args.sync_steps, args.seed, device)
                for num_envs in args.num_envs]
     at_1024 = [entry["ratio_vector_over_sync"] for entry in results
                if entry["num_envs"] >= 1024]
     print(json.dumps({
         "benchmark": "vector_env",
-        "env_id": ENV_ID,
+        "env_id": args.env_id,
         "reference": "gymnasium.vector.SyncVectorEnv of gymnasium.make(env_id) envs",
         "unit": "env-steps/s (num_envs x steps / summed step seconds)",
         "actions": "uniform random discrete arms, numpy default_rng(seed), same for both",

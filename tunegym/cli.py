@@ -31,7 +31,7 @@ def list_envs() -> list[str]:
     for env_id in tunegym.registered_ids():
         env = gymnasium.make(env_id).unwrapped
         batched = env.batched
-        lines.append(f"{env_id:34s} family={batched.family:6s} "
+        lines.append(f"{env_id:34s} family={batched.family:8s} "
                      f"obs={_describe_space(env.observation_space):10s} "
                      f"action={_describe_space(env.action_space):12s} "
                      f"reward={batched.reward_description}")
