@@ -16,7 +16,8 @@ import tunegym
 from tunegym.core.batched import check_integer
 
 #: family -> the module whose ``compare`` runs that family's agents and baselines.
-COMPARISONS = {"sor": "tunegym.evaluation.compare_sor"}
+COMPARISONS = {"sor": "tunegym.evaluation.compare_sor",
+               "coverage": "tunegym.evaluation.compare_coverage"}
 
 
 def _describe_space(space: gymnasium.Space) -> str:
@@ -54,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     compare = commands.add_parser("compare", help="run a family's agents and baselines on "
                                   "its test split; print the table, save table/JSON/PNG")
     compare.add_argument("env_id", nargs="?", default="tunegym/SOR-v0")
-    compare.add_argument("--seeds", type=int, default=5, help="test sequences (default 5)")
+    compare.add_argument("--seeds", type=int, default=None,
+                         help="test episodes/sequences (default: the family's, 5 for SOR, "
+                              "64 for coverage)")
     compare.add_argument("--first-seed", type=int, default=0)
     compare.add_argument("--sequence-length", type=int, default=None,
                          help="instances per sequence (default: the env's)")
@@ -77,11 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMPARISONS[family])
     overrides = ({} if arguments.sequence_length is None
                  else {"sequence_length": arguments.sequence_length})
+    if arguments.seeds is not None:
+        overrides["num_seeds"] = arguments.seeds
     try:
-        outcome = module.compare(arguments.env_id, num_seeds=arguments.seeds,
+        outcome = module.compare(arguments.env_id,
                                  seed=arguments.first_seed, device=arguments.device,
                                  output_dir=arguments.output_dir, **overrides)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:     # bad kwargs for this family's envs
         raise SystemExit(f"tunegym compare: {error}") from error
     print(outcome["table"])
     print(f"\nwrote {outcome['table_file']}, {outcome['results']}, {outcome['plot']} "

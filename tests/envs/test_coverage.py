@@ -103,7 +103,7 @@ def test_observation_has_position_time_and_optionally_the_visited_map():
     ({"task": "cover"}, "task"), ({"map": "maze"}, "map"), ({"height": 2}, "height"),
     ({"horizon": 0}, "horizon"), ({"footprint": -1}, "footprint"),
     ({"footprint": 4, "height": 7, "width": 15, "task": "items"}, "footprint"),
-    ({"observe_map": "no"}, "observe_map"),
+    ({"observe_map": "no"}, "observe_map"), ({"reward": "additive"}, "reward"),
 ])
 def test_bad_kwargs_are_rejected_with_the_argument_name(kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -115,3 +115,18 @@ def test_out_of_range_actions_are_errors():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="action"):
         env.step(5)
+
+
+def test_modular_reward_is_the_singleton_value_and_counts_revisits():
+    env = CoverageEnv(num_envs=2, task="coverage_bimodal", height=9, width=9, horizon=4,
+                      reward="modular")
+    env.reset(torch.arange(2))
+    weights = env.state["weights"].numpy()
+    for _ in range(4):                                   # stay put: the same reward again
+        _, reward, _, _, info = env.step(torch.zeros(2, dtype=torch.int64))
+        for b in range(2):
+            cell = tuple(env.state["position"][b].tolist())
+            assert reward[b].item() == pytest.approx(
+                brute_force_coverage(weights[b], [cell], 1), rel=1e-5)
+            assert info["objective_value"][b].item() == pytest.approx(
+                brute_force_coverage(weights[b], [cell], 1), rel=1e-10)

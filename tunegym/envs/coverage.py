@@ -26,6 +26,10 @@ draws its own map details (door row, start cell, weights, items), the split sele
 independent stream. Weighted-coverage and item tasks sense a square ``footprint``
 (radius 1 by default, 0 for items).
 
+``reward="modular"`` replaces the marginal gain by the singleton value F({x}) of the cell
+reached, revisits included: the additive reward standard (modular) RL optimises, for
+the modular-RL baseline. ``info["objective_value"]`` stays F of the visited set.
+
 Observation: (row / (H-1), column / (W-1), t / horizon), followed by the H*W visited
 map (1 where the agent has stood) when ``observe_map=True``. Info: ``objective_value``
 (F of the cells visited so far, start included, in the task's units: weight sums, nats,
@@ -54,6 +58,7 @@ from tunegym.simulators.coverage import (
 WEIGHTED_TASKS = ("coverage_constant", "coverage_bimodal", "informative_path", "biodiversity")
 TASKS = (*WEIGHTED_TASKS, "d_optimal", "items")
 MAPS = ("open", "two_rooms")
+REWARDS = ("marginal", "modular")
 NUM_ACTIONS = 5
 ITEM_TYPES, ITEM_DENSITY, ITEM_CAP = 3, 0.1, 2
 
@@ -74,8 +79,11 @@ class CoverageEnv(BatchedEnv):
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
                  task: str = "coverage_constant", map: str = "open",
                  height: int | None = None, width: int | None = None, horizon: int = 40,
-                 footprint: int | None = None, observe_map: bool = False) -> None:
+                 footprint: int | None = None, observe_map: bool = False,
+                 reward: str = "marginal") -> None:
         super().__init__(num_envs, device, split)
+        check_choice("reward", reward, REWARDS)
+        self.reward_kind = reward
         check_choice("task", task, TASKS)
         check_choice("map", map, MAPS)
         self.task, self.map_name = task, map
@@ -188,6 +196,8 @@ class CoverageEnv(BatchedEnv):
         new_state = {**state, **objective_state, "position": position, "visited": visited,
                      "time": time, "value": value}
         truncated = time >= self.horizon
+        if self.reward_kind == "modular":
+            _, gain = self.objective.gain(self.objective.emptied(objective_state), position)
         return (new_state, gain.to(torch.float32), torch.zeros_like(truncated), truncated,
                 {"objective_value": value})
 

@@ -72,6 +72,10 @@ class WeightedCoverage:
             raise ValueError("weights must be finite and non-negative")
         return {"weights": weights, "covered": torch.zeros_like(weights, dtype=torch.bool)}
 
+    def emptied(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The same worlds with no cell covered (for singleton values F({x}))."""
+        return self.initial_state(state["weights"])
+
     def gain(self, state: dict[str, torch.Tensor],
              position: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Add the cell ``position`` (B, 2): returns the new state and the gains (B,)."""
@@ -112,6 +116,10 @@ class DOptimalDesign:
                                       device=device),
                 "cholesky": eye.expand(batch_size, -1, -1).clone(),
                 "count": torch.zeros(batch_size, dtype=torch.int64, device=device)}
+
+    def emptied(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The same worlds with no measurement (for singleton values F({x}))."""
+        return self.initial_state(state["count"].shape[0], state["count"].device)
 
     def gain(self, state, position):
         """Measure at ``position`` (B, 2); returns (new state, gains (B,) in nats)."""
@@ -157,6 +165,10 @@ class CappedItems:
         return {"items": items, "covered": torch.zeros_like(items, dtype=torch.bool),
                 "collected": torch.zeros(items.shape[0], self.caps.numel(), dtype=torch.int64,
                                          device=items.device)}
+
+    def emptied(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The same worlds with nothing collected (for singleton values F({x}))."""
+        return self.initial_state(state["items"])
 
     def gain(self, state, position):
         """Cover the footprint at ``position`` (B, 2); gains (B,) = newly counted items."""
