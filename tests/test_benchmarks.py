@@ -13,6 +13,9 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 @pytest.mark.parametrize("script, arguments", [
     ("bench_sor_sweeps.py", ["--batch", "4", "--grid", "8", "--sweeps", "3", "--repeats", "1"]),
     ("bench_vector_env.py", ["--num-envs", "8", "--steps", "2", "--sync-steps", "1"]),
+    ("bench_vector_env.py", ["--env-id", "tunegym/Coverage-v0", "--num-envs", "8", "--steps",
+                             "2", "--sync-steps", "1"]),
+    ("bench_subpo.py", ["--episodes", "8", "--reference-episodes", "1", "--repeats", "1"]),
 ])
 def test_benchmark_prints_one_json_line(script, arguments):
     completed = subprocess.run([sys.executable, str(BENCHMARKS / script), *arguments],
@@ -21,3 +24,4 @@ def test_benchmark_prints_one_json_line(script, arguments):
     assert len(lines) == 1
     figures = json.loads(lines[0])
     assert figures["torch_threads"] == 1 and figures["results"]
+    assert figures["date"] and figures["device"] == "cpu"

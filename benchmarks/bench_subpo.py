@@ -1,0 +1,71 @@
+"""SubPO update time per 1000 episodes: batched rollouts vs one episode at a time.
+
+Usage::
+
+    python benchmarks/bench_subpo.py                 # tunegym/Coverage-v0 defaults, 1 thread
+    python benchmarks/bench_subpo.py --episodes 4096 --device cuda
+
+One SubPO update = a rollout of ``--episodes`` whole episodes (30 x 30 grid, horizon 40)
+in lockstep on one batched env, plus one gradient step. The reference is the same
+update done one episode per env (B = 1), timed on ``--reference-episodes`` episodes and
+scaled to 1000. Prints ONE JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from machine import machine_facts, synchronise
+
+from tunegym.agents.subpo import SubPO
+from tunegym.envs.coverage import CoverageEnv
+
+
+def seconds_per_update(policy: str, episodes: int, repeats: int, device: torch.device) -> float:
+    """Median seconds of one SubPO update on ``episodes`` episodes."""
+    env = CoverageEnv(num_envs=episodes, observe_map=policy == "history", device=str(device))
+    agent = SubPO(env.single_observation_space.shape[0], policy=policy, device=device)
+    seeds = torch.arange(episodes)
+    agent.train_step(env, seeds)                                   # warm-up
+    times = []
+    for repeat in range(repeats):
+        synchronise(device)
+        start = time.perf_counter()
+        agent.train_step(env, seeds + (repeat + 1) * episodes)
+        synchronise(device)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--episodes", type=int, default=1000)
+    parser.add_argument("--reference-episodes", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda requested but CUDA is not available")
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    results = {}
+    for policy in ("markov", "history"):
+        batched = seconds_per_update(policy, args.episodes, args.repeats, device)
+        single = seconds_per_update(policy, 1, args.reference_episodes, device)
+        results[policy] = {
+            "seconds_per_1000_episodes_batched": batched * 1000 / args.episodes,
+            "seconds_per_1000_episodes_one_at_a_time": single * 1000,
+            "ratio_one_at_a_time_over_batched": single * args.episodes / batched,
+        }
+    print(json.dumps({"benchmark": "subpo_update", "env": "tunegym/Coverage-v0 defaults",
+                      "episodes_per_update": args.episodes,
+                      "reference": "the same update with B = 1 episode, scaled to 1000",
+                      "results": results, **machine_facts(device)}))
+
+
+if __name__ == "__main__":
+    main()
