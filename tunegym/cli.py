@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import gymnasium
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--first-seed", type=int, default=0)
     compare.add_argument("--sequence-length", type=int, default=None,
                          help="instances per sequence (default: the env's)")
+    compare.add_argument("--env-kwargs", default="{}",
+                         help='env kwargs as a JSON object, e.g. \'{"map_seed": 7}\'')
     compare.add_argument("--device", default="cpu")
     compare.add_argument("--output-dir", default="results")
     compare.add_argument("--threads", type=int, default=1,
@@ -82,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
                  else {"sequence_length": arguments.sequence_length})
     if arguments.seeds is not None:
         overrides["num_seeds"] = arguments.seeds
+    try:
+        env_kwargs = json.loads(arguments.env_kwargs)
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"tunegym compare: --env-kwargs must be a JSON object: {error}") from error
+    if not isinstance(env_kwargs, dict):
+        raise SystemExit(f"tunegym compare: --env-kwargs must be a JSON object, got "
+                         f"{arguments.env_kwargs!r}")
+    overrides.update(env_kwargs)
     try:
         outcome = module.compare(arguments.env_id,
                                  seed=arguments.first_seed, device=arguments.device,

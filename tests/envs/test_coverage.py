@@ -130,3 +130,28 @@ def test_modular_reward_is_the_singleton_value_and_counts_revisits():
                 brute_force_coverage(weights[b], [cell], 1), rel=1e-5)
             assert info["objective_value"][b].item() == pytest.approx(
                 brute_force_coverage(weights[b], [cell], 1), rel=1e-10)
+
+
+def test_map_seed_fixes_the_map_but_not_the_start():
+    env = CoverageEnv(num_envs=6, task="informative_path", map="two_rooms", map_seed=3)
+    env.reset(torch.arange(6))
+    assert all(torch.equal(env.state["weights"][0], env.state["weights"][b]) for b in range(6))
+    assert all(torch.equal(env.state["free"][0], env.state["free"][b]) for b in range(6))
+    assert len({tuple(p) for p in env.state["position"].tolist()}) > 1
+    other = CoverageEnv(num_envs=1, task="informative_path", map="two_rooms", map_seed=4)
+    other.reset(torch.arange(1))
+    assert not torch.equal(other.state["weights"][0], env.state["weights"][0])
+
+
+def test_observed_values_are_the_scaled_weights_or_item_presence():
+    env = CoverageEnv(num_envs=2, task="biodiversity", height=6, width=7, observe_values=True)
+    observation = env.reset(torch.arange(2))
+    weights = env.state["weights"]
+    expected = (weights / weights.flatten(1).max(dim=1).values[:, None, None]).flatten(1)
+    torch.testing.assert_close(observation[:, 3:], expected.float())
+    items = CoverageEnv(num_envs=2, task="items", observe_values=True, observe_map=True)
+    observation = items.reset(torch.arange(2))
+    presence = (items.state["items"] >= 0).flatten(1).float()
+    assert torch.equal(observation[:, 3 + 105:], presence)
+    with pytest.raises(ValueError, match="observe_values"):
+        CoverageEnv(task="d_optimal", observe_values=True)

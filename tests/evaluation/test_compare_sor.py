@@ -48,6 +48,19 @@ def test_cli_compare_runs_end_to_end(tmp_path, capsys):
     assert "Instance-optimal omega" in printed and "wrote" in printed
 
 
+def test_cli_passes_env_kwargs_and_rejects_bad_ones(tmp_path, capsys):
+    import pytest
+
+    assert main(["compare", "tunegym/SOR-v0", "--seeds", "1", "--output-dir", str(tmp_path),
+                 "--env-kwargs", '{"sequence_length": 4, "grid_size": 6}']) == 0
+    summary = json.loads((tmp_path / "tunegym_SOR-v0_results.json").read_text())
+    assert summary["env_overrides"] == {"sequence_length": 4, "grid_size": 6}
+    with pytest.raises(SystemExit, match="JSON object"):
+        main(["compare", "tunegym/SOR-v0", "--env-kwargs", "[1]"])
+    with pytest.raises(SystemExit, match="grid_size"):
+        main(["compare", "tunegym/SOR-v0", "--env-kwargs", '{"grid_size": 1}'])
+
+
 def test_cli_rejects_an_unknown_env_id():
     import pytest
 

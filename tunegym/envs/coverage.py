@@ -31,7 +31,11 @@ reached, revisits included: the additive reward standard (modular) RL optimises,
 the modular-RL baseline. ``info["objective_value"]`` stays F of the visited set.
 
 Observation: (row / (H-1), column / (W-1), t / horizon), followed by the H*W visited
-map (1 where the agent has stood) when ``observe_map=True``. Info: ``objective_value``
+map (1 where the agent has stood) when ``observe_map=True`` and by the H*W cell values
+(weights / max weight, or 1 where an item lies) when ``observe_values=True``. Without
+the values, a policy cannot know where a new map's valuable cells are: use them, or
+``map_seed=k`` to play one fixed map (walls, weights, items from k; start cells still
+from the episode seed), the single-environment setting of the paper. Info: ``objective_value``
 (F of the cells visited so far, start included, in the task's units: weight sums, nats,
 items); the return of an episode is F(S) - F({start}).
 """
@@ -80,6 +84,7 @@ class CoverageEnv(BatchedEnv):
                  task: str = "coverage_constant", map: str = "open",
                  height: int | None = None, width: int | None = None, horizon: int = 40,
                  footprint: int | None = None, observe_map: bool = False,
+                 observe_values: bool = False, map_seed: int | None = None,
                  reward: str = "marginal") -> None:
         super().__init__(num_envs, device, split)
         check_choice("reward", reward, REWARDS)
@@ -93,6 +98,14 @@ class CoverageEnv(BatchedEnv):
         self.horizon = check_integer("horizon", horizon)
         check_choice("observe_map", observe_map, (True, False))
         self.observe_map = observe_map
+        check_choice("observe_values", observe_values, (True, False))
+        if observe_values and task == "d_optimal":
+            raise ValueError("observe_values must be False for task='d_optimal' (every cell "
+                             "has the same prior value)")
+        self.observe_values = observe_values
+        if map_seed is not None:
+            check_integer("map_seed", map_seed, minimum=0)
+        self.map_seed = map_seed
         footprint = (0 if task == "items" else 1) if footprint is None else footprint
         self.footprint = check_integer("footprint", footprint, minimum=0)
         if 2 * self.footprint + 1 > min(self.height, self.width):
@@ -105,7 +118,7 @@ class CoverageEnv(BatchedEnv):
                                          self.footprint)
         else:
             self.objective = WeightedCoverage(self.footprint)
-        size = 3 + (self.height * self.width if observe_map else 0)
+        size = 3 + self.height * self.width * (int(observe_map) + int(observe_values))
         self.single_observation_space = gymnasium.spaces.Box(0.0, 1.0, (size,), np.float32)
         self.single_action_space = gymnasium.spaces.Discrete(NUM_ACTIONS)
 
@@ -156,15 +169,17 @@ class CoverageEnv(BatchedEnv):
     # ------------------------------------------------------------------ hooks
     def initial_state(self, seeds: torch.Tensor) -> dict[str, torch.Tensor]:
         keys = hash_keys(self.split_key, seeds)
-        free = self._free_cells(keys)
+        map_keys = (keys if self.map_seed is None
+                    else hash_keys(0x3A9, self.map_seed).expand(seeds.shape[0]).clone())
+        free = self._free_cells(map_keys)
         start = self._start(keys, free)
         if self.task == "d_optimal":
             objective_state = self.objective.initial_state(seeds.shape[0], self.device)
         elif self.task == "items":
-            objective_state = self.objective.initial_state(torch.where(free, self._items(keys),
-                                                                       -1))
+            objective_state = self.objective.initial_state(
+                torch.where(free, self._items(map_keys), -1))
         else:
-            objective_state = self.objective.initial_state(self._weights(keys) * free)
+            objective_state = self.objective.initial_state(self._weights(map_keys) * free)
         objective_state, start_value = self.objective.gain(objective_state, start)
         rows = torch.arange(seeds.shape[0], device=self.device)
         visited = torch.zeros_like(free)
@@ -178,7 +193,17 @@ class CoverageEnv(BatchedEnv):
                                 state["time"] / self.horizon], dim=1)
         if self.observe_map:
             features = torch.cat([features, state["visited"].flatten(1)], dim=1)
+        if self.observe_values:
+            features = torch.cat([features, self.cell_values(state).flatten(1)], dim=1)
         return features.to(torch.float32)
+
+    def cell_values(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        """What a cell is worth before anything is covered, scaled to [0, 1] per map:
+        weights / max weight, or 1 where an item lies. (B, H, W) float64."""
+        if self.task == "items":
+            return (state["items"] >= 0).to(torch.float64)
+        weights = state["weights"]
+        return weights / weights.flatten(1).amax(dim=1).clamp(min=1e-12)[:, None, None]
 
     def objective_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The part of the env state the objective reads."""
