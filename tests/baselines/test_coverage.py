@@ -49,3 +49,18 @@ def test_greedy_beats_random_walk_on_the_test_split():
     greedy = episode_return(env, GreedyMarginalGain(env), seeds).mean()
     walks = episode_return(env, RandomWalk(32), seeds).mean()
     assert greedy > 2.0 * walks
+
+
+def test_brute_force_optimum_bounds_a_trained_subpo_agent():
+    from tunegym.agents.subpo import SubPO
+
+    kwargs = {"task": "coverage_bimodal", "height": 5, "width": 5, "horizon": 5}
+    train = CoverageEnv(num_envs=128, split="train", **kwargs)
+    agent = SubPO(train.single_observation_space.shape[0], seed=0)
+    for update in range(15):
+        agent.train_step(train, torch.arange(update * 128, (update + 1) * 128))
+    test = CoverageEnv(num_envs=1, split="test", **kwargs)
+    for seed in range(4):
+        best, _ = brute_force_optimum({**kwargs, "split": "test"}, seed)
+        achieved = agent.evaluate(test, torch.tensor([seed]))
+        assert achieved.item() <= best + 1e-5

@@ -155,3 +155,30 @@ def test_observed_values_are_the_scaled_weights_or_item_presence():
     assert torch.equal(observation[:, 3 + 105:], presence)
     with pytest.raises(ValueError, match="observe_values"):
         CoverageEnv(task="d_optimal", observe_values=True)
+
+
+def test_a_custom_map_is_walkable_only_on_its_free_cells():
+    rows = ["....#", ".##.#", "....."]
+    env = CoverageEnv(num_envs=16, map=rows, horizon=20)
+    env.reset(torch.arange(16))
+    expected = torch.tensor([[cell == "." for cell in row] for row in rows])
+    assert torch.equal(env.state["free"][0], expected)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        env.step(torch.randint(0, 5, (16,), generator=generator))
+        position = env.state["position"]
+        assert bool(expected[position[:, 0], position[:, 1]].all())
+
+
+@pytest.mark.parametrize("rows, message", [
+    (["###", "###", "###"], "no free cell"), (["...", ".."], "same length"),
+    (["..x", "...", "..."], "may only contain"), ([], "map must be"),
+])
+def test_bad_custom_maps_are_rejected(rows, message):
+    with pytest.raises(ValueError, match=message):
+        CoverageEnv(map=rows)
+
+
+def test_custom_map_and_explicit_shape_conflict():
+    with pytest.raises(ValueError, match="height and width"):
+        CoverageEnv(map=["...", "...", "..."], height=5)

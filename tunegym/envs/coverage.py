@@ -20,8 +20,9 @@ Tasks (``task=``):
 * ``items``: capped item collection, F = sum over 3 item types of min(items collected,
   cap), items scattered with density 0.1, cap 2.
 
-Maps (``map=``): ``open`` (default 30 x 30; 7 x 15 for ``items``) or ``two_rooms``
-(default 7 x 14: a wall down the middle column with one door). Every episode seed
+Maps (``map=``): ``open`` (default 30 x 30; 7 x 15 for ``items``), ``two_rooms``
+(default 7 x 14: a wall down the middle column with one door), or your own map as a list
+of row strings ("." free, "#" wall), which fixes the grid size. Every episode seed
 draws its own map details (door row, start cell, weights, items), the split selects an
 independent stream. Weighted-coverage and item tasks sense a square ``footprint``
 (radius 1 by default, 0 for items).
@@ -67,6 +68,25 @@ NUM_ACTIONS = 5
 ITEM_TYPES, ITEM_DENSITY, ITEM_CAP = 3, 0.1, 2
 
 
+def parse_map(rows: list[str] | tuple[str, ...]) -> torch.Tensor:
+    """A user map, one string per row with "." for a free cell and "#" for a wall, as a
+    bool (H, W) tensor of free cells; ValueError naming ``map`` if it is not a rectangle
+    of at least 3 x 3 made of those two characters with at least one free cell."""
+    if not rows or not all(isinstance(row, str) for row in rows):
+        raise ValueError(f"map must be 'open', 'two_rooms' or a list of row strings of '.' "
+                         f"(free) and '#' (wall), got {rows!r}")
+    if len({len(row) for row in rows}) != 1 or len(rows) < 3 or len(rows[0]) < 3:
+        raise ValueError("map rows must all have the same length, and the map must be at "
+                         f"least 3 x 3; got row lengths {[len(row) for row in rows]}")
+    if set("".join(rows)) - {".", "#"}:
+        raise ValueError(f"map may only contain '.' (free) and '#' (wall), got "
+                         f"{sorted(set(''.join(rows)) - {'.', '#'})}")
+    free = torch.tensor([[cell == "." for cell in row] for row in rows])
+    if not bool(free.any()):
+        raise ValueError("map has no free cell: the agent needs at least one '.'")
+    return free
+
+
 def default_shape(task: str, map_name: str) -> tuple[int, int]:
     """The paper-scale grid (H, W) of a task on a map."""
     if map_name == "two_rooms":
@@ -90,9 +110,19 @@ class CoverageEnv(BatchedEnv):
         check_choice("reward", reward, REWARDS)
         self.reward_kind = reward
         check_choice("task", task, TASKS)
-        check_choice("map", map, MAPS)
-        self.task, self.map_name = task, map
-        default_height, default_width = default_shape(task, map)
+        self.task = task
+        if isinstance(map, (list, tuple)):
+            self.custom_free = parse_map(map).to(self.device)
+            self.map_name = "custom"
+            if (height, width) not in ((None, None), tuple(self.custom_free.shape)):
+                raise ValueError(f"height and width must be left out with a custom map (it "
+                                 f"is {tuple(self.custom_free.shape)}), got {(height, width)}")
+        else:
+            check_choice("map", map, MAPS)
+            self.custom_free, self.map_name = None, map
+        default_height, default_width = (tuple(self.custom_free.shape)
+                                         if self.custom_free is not None
+                                         else default_shape(task, self.map_name))
         self.height = check_integer("height", default_height if height is None else height, 3)
         self.width = check_integer("width", default_width if width is None else width, 3)
         self.horizon = check_integer("horizon", horizon)
@@ -125,6 +155,8 @@ class CoverageEnv(BatchedEnv):
     # ------------------------------------------------------------- instances
     def _free_cells(self, keys: torch.Tensor) -> torch.Tensor:
         """bool (b, H, W): all free, or two rooms split by a wall with one door."""
+        if self.custom_free is not None:
+            return self.custom_free.expand(keys.shape[0], -1, -1).clone()
         free = torch.ones(keys.shape[0], self.height, self.width, dtype=torch.bool,
                           device=self.device)
         if self.map_name == "two_rooms":
