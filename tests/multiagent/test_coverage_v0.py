@@ -48,3 +48,29 @@ def test_bad_input_is_rejected():
         env.step({"agent_0": 1})
     with pytest.raises(ValueError, match="actions"):
         env.step({"agent_0": 1, "agent_1": 7})
+
+
+def test_team_d_optimal_value_is_the_log_determinant_of_every_agents_cells():
+    from tests.simulators.test_coverage import d_optimal_value
+
+    env = coverage_v0.parallel_env(n_agents=3, task="d_optimal", height=10, width=10,
+                                   horizon=12)
+    env.reset(seed=2)
+    cells = [tuple(position) for position in env.positions.tolist()]
+    rng = np.random.default_rng(1)
+    while env.agents:
+        _, _, _, _, infos = env.step({agent: int(rng.integers(5)) for agent in env.agents})
+        cells += [tuple(position) for position in env.positions.tolist()]
+    assert len(cells) == 3 * 13
+    assert infos["agent_0"]["team_objective_value"] == pytest.approx(
+        d_optimal_value(cells, 2.0, 0.1), rel=1e-9)
+
+
+@pytest.mark.parametrize("kwargs", [{"observe_map": True}, {"observe_values": True,
+                                                            "task": "biodiversity"}])
+def test_parallel_api_with_map_and_value_observations(kwargs):
+    env = coverage_v0.parallel_env(n_agents=2, horizon=5, height=6, width=6, **kwargs)
+    parallel_api_test(env, num_cycles=10)
+    observations, _ = env.reset(seed=3)
+    assert observations["agent_1"].shape == env.observation_space("agent_1").shape
+    assert observations["agent_1"][3:].sum() > 0

@@ -64,6 +64,8 @@ WEIGHTED_TASKS = ("coverage_constant", "coverage_bimodal", "informative_path", "
 TASKS = (*WEIGHTED_TASKS, "d_optimal", "items")
 MAPS = ("open", "two_rooms")
 REWARDS = ("marginal", "modular")
+#: Env state entries that are not the objective's (everything else is).
+ENV_STATE_KEYS = frozenset({"free", "position", "visited", "time", "value", "episode_seed"})
 NUM_ACTIONS = 5
 ITEM_TYPES, ITEM_DENSITY, ITEM_CAP = 3, 0.1, 2
 
@@ -239,8 +241,7 @@ class CoverageEnv(BatchedEnv):
 
     def objective_state(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The part of the env state the objective reads."""
-        skip = {"free", "position", "visited", "time", "value", "episode_seed"}
-        return {name: value for name, value in state.items() if name not in skip}
+        return {name: value for name, value in state.items() if name not in ENV_STATE_KEYS}
 
     def transition(self, state, action):
         position = step_positions(state["free"], state["position"], action.long())

@@ -25,7 +25,7 @@ from pettingzoo import ParallelEnv
 from tunegym.core import check_integer
 from tunegym.core.random import hash_keys
 from tunegym.envs.coverage import CoverageEnv
-from tunegym.simulators.coverage import step_positions
+from tunegym.simulators.coverage import DOptimalDesign, step_positions
 
 
 class CoverageParallelEnv(ParallelEnv):
@@ -43,6 +43,9 @@ class CoverageParallelEnv(ParallelEnv):
     def __init__(self, n_agents: int = 3, **kwargs: Any) -> None:
         self.n_agents = check_integer("n_agents", n_agents)
         self.world = CoverageEnv(num_envs=1, **kwargs)
+        if isinstance(self.world.objective, DOptimalDesign):
+            # every agent measures once per step (and once at the start)
+            self.world.objective = DOptimalDesign((self.world.horizon + 1) * self.n_agents)
         self.possible_agents = [f"agent_{index}" for index in range(self.n_agents)]
         self.agents: list[str] = []
         self.render_mode = None
@@ -56,14 +59,12 @@ class CoverageParallelEnv(ParallelEnv):
         return self.world.single_action_space
 
     def _observations(self) -> dict[str, np.ndarray]:
-        world, state = self.world, self.world.state
-        features = torch.stack([self.positions[:, 0] / (world.height - 1),
-                                self.positions[:, 1] / (world.width - 1),
-                                state["time"].expand(self.n_agents) / world.horizon], dim=1)
-        if world.observe_map:
-            features = torch.cat([features, state["visited"].flatten(1).expand(
-                self.n_agents, -1)], dim=1)
-        array = features.to(torch.float32).cpu().numpy()
+        """Each agent's observation: the single-agent observation of the shared world,
+        seen from that agent's cell (built by the world's own ``observe``)."""
+        per_agent = {name: value.expand(self.n_agents, *value.shape[1:])
+                     for name, value in self.world.state.items()}
+        per_agent["position"] = self.positions
+        array = self.world.observe(per_agent).cpu().numpy()
         return {agent: array[index] for index, agent in enumerate(self.agents)}
 
     def reset(self, seed: int | None = None, options: dict | None = None):
