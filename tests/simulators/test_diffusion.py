@@ -123,3 +123,51 @@ def test_bad_input_is_rejected():
         NoiseSchedule("sigmoid")
     with pytest.raises(ValueError, match="weights"):
         GaussianMixture(torch.tensor([-1.0]), torch.zeros(1, 2), torch.ones(1, 2))
+
+
+@pytest.mark.parametrize("spacing", ["uniform_time", "uniform_lambda", "edm"])
+def test_timestep_spacings(spacing):
+    from tunegym.simulators.diffusion import timestep_spacing
+
+    schedule = NoiseSchedule("linear")
+    times = timestep_spacing(schedule, 6, spacing)
+    assert times.shape == (7,) and times[0] == 1.0 and times[-1] == 1e-3
+    assert bool((times[1:] < times[:-1]).all())
+    lambdas = schedule.lambda_(times)
+    if spacing == "uniform_time":
+        assert torch.allclose(times.diff(), times.diff()[:1].expand(6))
+    elif spacing == "uniform_lambda":
+        assert torch.allclose(lambdas.diff(), lambdas.diff()[:1].expand(6))
+    else:                                   # equal steps in (sigma/alpha)^(1/7)
+        root = torch.exp(-lambdas / 7.0)
+        assert torch.allclose(root.diff(), root.diff()[:1].expand(6))
+
+
+def test_frechet_distance_matches_scipy_sqrtm():
+    import numpy as np
+    from scipy.linalg import sqrtm
+
+    from tunegym.simulators.diffusion import frechet_distance
+
+    generator = torch.Generator().manual_seed(4)
+    first = torch.randn(500, 3, generator=generator, dtype=torch.float64)
+    second = torch.randn(700, 3, generator=generator, dtype=torch.float64) @ torch.tensor(
+        [[1.0, 0.3, 0.0], [0.0, 2.0, 0.1], [0.0, 0.0, 0.5]], dtype=torch.float64) + 0.4
+    m1, m2 = first.mean(0).numpy(), second.mean(0).numpy()
+    c1, c2 = np.cov(first.numpy().T), np.cov(second.numpy().T)
+    expected = ((m1 - m2) ** 2).sum() + np.trace(c1 + c2 - 2 * sqrtm(c1 @ c2).real)
+    assert float(frechet_distance(first, second)) == pytest.approx(expected, rel=1e-8)
+    assert float(frechet_distance(first, first)) == pytest.approx(0.0, abs=1e-10)
+
+
+@pytest.mark.parametrize("name", ["two_modes", "ill_conditioned", "many_modes"])
+def test_shipped_mixtures_sample_and_denoise_in_high_dimension(name):
+    from tunegym.simulators.diffusion import make_mixture
+
+    mixture = make_mixture(name, 64)
+    draws = mixture.sample(256, torch.Generator().manual_seed(5))
+    assert draws.shape == (256, 64) and bool(torch.isfinite(draws).all())
+    # at tiny noise the denoiser returns (nearly) the point itself
+    assert torch.allclose(mixture.denoise(draws, 1.0, 1e-6), draws, atol=1e-4)
+    with pytest.raises(ValueError, match="dimension"):
+        make_mixture(name, 1)

@@ -20,6 +20,8 @@ and cheap in closed form: every error is the sampler's own.
   DPM-Solver++(3M) order 3 after the warm-up steps.
 * :func:`reference_solution`: a high-accuracy solve of the probability-flow ODE with
   scipy's ``solve_ivp`` (an independent integrator, for errors and tests).
+* :func:`timestep_spacing` (uniform in t, uniform in lambda, EDM), :func:`frechet_distance`
+  and the shipped mixtures of :func:`make_mixture`.
 
 Shapes: samples are (N, d) float64; times are floats in (0, 1].
 """
@@ -290,3 +292,95 @@ def reference_solution(mixture: GaussianMixture, schedule: NoiseSchedule, noise:
     if not solution.success:
         raise RuntimeError(f"reference ODE solve failed: {solution.message}")
     return torch.from_numpy(solution.y[:, -1]).reshape(shape)
+
+
+# ----------------------------------------------------------------- timestep spacings
+SPACINGS = ("uniform_time", "uniform_lambda", "edm")
+
+
+def timestep_spacing(schedule: NoiseSchedule, steps: int, spacing: str = "uniform_lambda",
+                     t_start: float | None = None, t_end: float = 1e-3,
+                     rho: float = 7.0) -> torch.Tensor:
+    """The (steps + 1,) decreasing times of a fixed solver schedule.
+
+    * "uniform_time": equal steps in t;
+    * "uniform_lambda": equal steps in the half log-SNR (DPM-Solver's default);
+    * "edm": Karras et al.'s spacing, equal steps in sigma_edm^(1/rho) with
+      sigma_edm = sigma_t / alpha_t = exp(-lambda_t) and rho = 7.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps (NFE) must be an integer >= 1, got {steps!r}")
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+    start = schedule.t_max if t_start is None else t_start
+    if not 0 < t_end < start <= schedule.t_max:
+        raise ValueError(f"need 0 < t_end < t_start <= {schedule.t_max}, got {t_end}, {start}")
+    fraction = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
+    if spacing == "uniform_time":
+        times = start + (t_end - start) * fraction
+    else:
+        bounds = schedule.lambda_(torch.tensor([start, t_end], dtype=torch.float64))
+        if spacing == "uniform_lambda":
+            lambdas = bounds[0] + (bounds[1] - bounds[0]) * fraction
+        else:
+            edm_sigma = torch.exp(-bounds / rho)                      # sigma_edm^(1/rho)
+            lambdas = -rho * torch.log(edm_sigma[0] + (edm_sigma[1] - edm_sigma[0]) * fraction)
+        times = schedule.time_of_lambda(lambdas)
+    times[0], times[-1] = start, t_end
+    return times
+
+
+# -------------------------------------------------------------------------- metrics
+def frechet_distance(samples: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Frechet distance between Gaussians fitted to two sample sets (N, d) and (M, d):
+    |mu_1 - mu_2|^2 + tr(S_1 + S_2 - 2 (S_1^(1/2) S_2 S_1^(1/2))^(1/2)), float64 scalar."""
+    def moments(values):
+        values = values.to(torch.float64)
+        return values.mean(dim=0), torch.cov(values.T).reshape(values.shape[1], -1)
+
+    def psd_sqrt(matrix):
+        eigenvalues, eigenvectors = torch.linalg.eigh(0.5 * (matrix + matrix.T))
+        return (eigenvectors * eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T
+
+    mean_1, covariance_1 = moments(samples)
+    mean_2, covariance_2 = moments(reference)
+    root_1 = psd_sqrt(covariance_1)
+    cross = psd_sqrt(root_1 @ covariance_2 @ root_1)
+    return ((mean_1 - mean_2) ** 2).sum() + torch.trace(covariance_1 + covariance_2 - 2 * cross)
+
+
+# --------------------------------------------------------------------- mixtures
+MIXTURES = ("two_modes", "ill_conditioned", "many_modes")
+
+
+def make_mixture(name: str, dimension: int, seed: int = 0) -> GaussianMixture:
+    """A shipped Gaussian mixture in ``dimension`` (2 to 256) dimensions.
+
+    * "two_modes": two well-separated isotropic modes (weights 0.3 / 0.7);
+    * "ill_conditioned": three modes with random rotations and covariance eigenvalues
+      spread over four decades (condition number 1e4);
+    * "many_modes": 16 equal modes of small isotropic width on a sphere of radius 3.
+    """
+    if name not in MIXTURES:
+        raise ValueError(f"mixture must be one of {MIXTURES}, got {name!r}")
+    if isinstance(dimension, bool) or not isinstance(dimension, int) \
+            or not 2 <= dimension <= 256:
+        raise ValueError(f"dimension must be an integer in [2, 256], got {dimension!r}")
+    generator = torch.Generator().manual_seed(seed)
+    if name == "two_modes":
+        direction = torch.randn(dimension, generator=generator, dtype=torch.float64)
+        direction = direction / direction.norm()
+        means = torch.stack([-2.0 * direction, 1.5 * direction])
+        return GaussianMixture(torch.tensor([0.3, 0.7]), means,
+                               torch.full((2, dimension), 0.25, dtype=torch.float64))
+    if name == "ill_conditioned":
+        means = torch.randn(3, dimension, generator=generator, dtype=torch.float64)
+        eigenvalues = torch.logspace(-3, 1, dimension, dtype=torch.float64).expand(3, -1)
+        rotations = torch.linalg.qr(torch.randn(3, dimension, dimension, generator=generator,
+                                                dtype=torch.float64))[0]
+        return GaussianMixture(torch.tensor([0.5, 0.3, 0.2]), means, eigenvalues.clone(),
+                               rotations)
+    means = torch.randn(16, dimension, generator=generator, dtype=torch.float64)
+    means = 3.0 * means / means.norm(dim=1, keepdim=True)
+    return GaussianMixture(torch.ones(16), means,
+                           torch.full((16, dimension), 0.05, dtype=torch.float64))
