@@ -171,3 +171,73 @@ def test_shipped_mixtures_sample_and_denoise_in_high_dimension(name):
     assert torch.allclose(mixture.denoise(draws, 1.0, 1e-6), draws, atol=1e-4)
     with pytest.raises(ValueError, match="dimension"):
         make_mixture(name, 1)
+
+
+def dpm_solver_pp_2m(mixture, schedule, x, times):
+    """DPM-Solver++(2M), written from Algorithm 2 of Lu et al. (2022): first step DDIM,
+    then x_i = sigma_i / sigma_{i-1} x - alpha_i (e^-h_i - 1) D_i with
+    D_i = (1 + 1 / (2 r_i)) x0(t_{i-1}) - 1 / (2 r_i) x0(t_{i-2}), r_i = h_{i-1} / h_i."""
+    alpha, sigma, lam = schedule.alpha(times), schedule.sigma(times), schedule.lambda_(times)
+    previous = None
+    for i in range(1, times.numel()):
+        current = mixture.denoise(x, alpha[i - 1], sigma[i - 1])
+        h = float(lam[i] - lam[i - 1])
+        if previous is None:
+            combined = current
+        else:
+            r = float(lam[i - 1] - lam[i - 2]) / h
+            combined = (1 + 1 / (2 * r)) * current - 1 / (2 * r) * previous
+        x = sigma[i] / sigma[i - 1] * x - alpha[i] * math.expm1(-h) * combined
+        previous = current
+    return x
+
+
+def test_midpoint_second_order_steps_are_dpm_solver_pp_2m():
+    from tunegym.simulators.diffusion import timestep_spacing
+
+    mixture, schedule = rotated_mixture(), NoiseSchedule("cosine")
+    times = timestep_spacing(schedule, 7, "edm")
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    ours = sample(mixture, schedule, x, times, orders=[1] + [2] * 6, midpoints=[True] * 7)
+    assert torch.allclose(ours, dpm_solver_pp_2m(mixture, schedule, x, times), atol=1e-12)
+
+
+def test_schedules_batched_equal_schedules_one_at_a_time():
+    from tunegym.simulators.diffusion import timestep_spacing
+
+    mixture, schedule = rotated_mixture(), NoiseSchedule("linear")
+    times = torch.stack([timestep_spacing(schedule, 5, spacing)
+                         for spacing in ("uniform_time", "uniform_lambda", "edm")])
+    orders = torch.tensor([[1, 2, 3, 3, 2], [1, 1, 2, 2, 2], [1, 2, 2, 3, 1]])
+    data = torch.tensor([[True] * 5, [False] * 5, [True, False, True, False, True]])
+    correctors = torch.tensor([[True, False, True, False, False], [False] * 5,
+                               [True, True, True, True, False]])
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    together = sample(mixture, schedule, x, times, orders, data, correctors)
+    for s in range(3):
+        alone = sample(mixture, schedule, x, times[s], orders[s], data[s], correctors[s])
+        assert torch.allclose(together[s], alone, atol=1e-13)
+
+
+@pytest.mark.parametrize("order, slope", [(1, 1.8), (2, 2.6)])
+def test_a_corrector_raises_the_order_by_one(order, slope):
+    mixture, schedule = rotated_mixture(), NoiseSchedule("linear")
+    start, end = 1.0, 1e-3
+    noise = torch.randn(32, 2, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    reference = reference_solution(mixture, schedule, noise, start, end)
+    errors = []
+    for steps in (40, 80):
+        from tunegym.simulators.diffusion import timestep_spacing
+
+        times = timestep_spacing(schedule, steps, "uniform_lambda", start, end)
+        out = sample(mixture, schedule, noise, times, [min(order, i + 1) for i in range(steps)],
+                     correctors=[True] * (steps - 1) + [False])
+        errors.append(float((out - reference).norm(dim=1).mean()))
+    assert math.log2(errors[0] / errors[1]) >= slope, errors
+
+
+def test_a_corrector_on_the_last_step_is_rejected():
+    mixture, schedule = rotated_mixture(), NoiseSchedule()
+    with pytest.raises(ValueError, match="correctors"):
+        sample(mixture, schedule, torch.zeros(2, 2), torch.tensor([0.9, 0.5]),
+               correctors=[True])

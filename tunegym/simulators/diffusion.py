@@ -104,90 +104,124 @@ class NoiseSchedule:
 
 
 class GaussianMixture:
-    """A Gaussian mixture data distribution with an exact denoiser.
+    """Gaussian mixture data distributions with an exact denoiser, optionally a batch of
+    them (one per schedule or env).
 
     Args:
-        weights: (K,) positive mixture weights (normalised here).
-        means: (K, d).
-        eigenvalues: (K, d) positive covariance eigenvalues.
-        eigenvectors: (K, d, d) orthonormal columns (None: the identity, i.e. diagonal
-            covariances).
+        weights: (..., K) positive mixture weights (normalised here).
+        means: (..., K, d).
+        eigenvalues: (..., K, d) positive covariance eigenvalues.
+        eigenvectors: (..., K, d, d) orthonormal columns, or None for the identity
+            (axis-aligned covariances).
+    The leading dims (...) are the mixture batch (empty for one mixture).
     """
 
     def __init__(self, weights: torch.Tensor, means: torch.Tensor, eigenvalues: torch.Tensor,
                  eigenvectors: torch.Tensor | None = None) -> None:
         weights = torch.as_tensor(weights, dtype=torch.float64)
-        if weights.dim() != 1 or bool((weights <= 0).any()):
-            raise ValueError("weights must be a positive vector (K,)")
-        self.log_weights = torch.log(weights / weights.sum())
+        if weights.dim() < 1 or bool((weights <= 0).any()):
+            raise ValueError("weights must be positive, shape (..., K)")
+        self.log_weights = torch.log(weights / weights.sum(dim=-1, keepdim=True))
         self.means = torch.as_tensor(means, dtype=torch.float64)
         self.eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float64)
-        count, dimension = self.means.shape
-        if self.eigenvalues.shape != (count, dimension) or bool((self.eigenvalues <= 0).any()):
-            raise ValueError(f"eigenvalues must be positive with shape {(count, dimension)}")
+        if self.means.shape[:-1] != weights.shape or self.eigenvalues.shape != self.means.shape:
+            raise ValueError(f"means and eigenvalues must have shape (..., K, d) matching "
+                             f"weights {tuple(weights.shape)}, got {tuple(self.means.shape)} "
+                             f"and {tuple(self.eigenvalues.shape)}")
+        if bool((self.eigenvalues <= 0).any()):
+            raise ValueError("eigenvalues must be positive")
         self.eigenvectors = (None if eigenvectors is None
                              else torch.as_tensor(eigenvectors, dtype=torch.float64))
-        if self.eigenvectors is not None and self.eigenvectors.shape != (count, dimension,
-                                                                         dimension):
-            raise ValueError(f"eigenvectors must have shape {(count, dimension, dimension)}")
+        if self.eigenvectors is not None and \
+                self.eigenvectors.shape != (*self.means.shape, self.means.shape[-1]):
+            raise ValueError(f"eigenvectors must have shape "
+                             f"{(*self.means.shape, self.means.shape[-1])}")
 
     @property
     def dimension(self) -> int:
-        return self.means.shape[1]
+        return self.means.shape[-1]
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return tuple(self.means.shape[:-2])
 
     def _to_eigenbasis(self, values: torch.Tensor) -> torch.Tensor:
-        """(N, K, d) -> coordinates in each component's eigenbasis."""
+        """(..., N, K, d) -> coordinates in each component's eigenbasis."""
         if self.eigenvectors is None:
             return values
-        return torch.einsum("nkd,kde->nke", values, self.eigenvectors)
+        return torch.einsum("...nkd,...kde->...nke", values, self.eigenvectors)
 
     def _from_eigenbasis(self, values: torch.Tensor) -> torch.Tensor:
         if self.eigenvectors is None:
             return values
-        return torch.einsum("nke,kde->nkd", values, self.eigenvectors)
+        return torch.einsum("...nke,...kde->...nkd", values, self.eigenvectors)
 
     def sample(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(count, d) exact samples of the mixture."""
+        """(count, d) exact samples of an unbatched mixture."""
+        if self.batch_shape:
+            raise ValueError("sample() draws from one mixture; index the batch first")
         component = torch.multinomial(self.log_weights.exp(), count, replacement=True,
                                       generator=generator)
         noise = torch.randn(count, self.dimension, dtype=torch.float64, generator=generator)
-        scaled = (noise * self.eigenvalues[component].sqrt())[:, None, :]
+        scaled = noise * self.eigenvalues[component].sqrt()
         if self.eigenvectors is not None:
-            scaled = torch.einsum("nke,nde->nkd", scaled,
-                                  self.eigenvectors[component])
-        return self.means[component] + scaled[:, 0]
+            scaled = torch.einsum("nde,ne->nd", self.eigenvectors[component], scaled)
+        return self.means[component] + scaled
 
     def denoise(self, x: torch.Tensor, alpha: float | torch.Tensor,
                 sigma: float | torch.Tensor) -> torch.Tensor:
-        """E[x_0 | x_t = x] for x_t = alpha x_0 + sigma eps: (N, d) -> (N, d)."""
-        alpha = torch.as_tensor(alpha, dtype=torch.float64)
-        sigma = torch.as_tensor(sigma, dtype=torch.float64)
-        centred = x[:, None, :] - alpha * self.means[None]                      # (N, K, d)
-        coordinates = self._to_eigenbasis(centred)
-        variance = alpha ** 2 * self.eigenvalues + sigma ** 2                   # (K, d)
-        log_likelihood = (-0.5 * (coordinates ** 2 / variance).sum(dim=-1)
-                          - 0.5 * torch.log(2 * math.pi * variance).sum(dim=-1))
-        responsibility = torch.softmax(self.log_weights + log_likelihood, dim=1)  # (N, K)
-        shrunk = self._from_eigenbasis(coordinates * (alpha * self.eigenvalues / variance))
-        posterior_means = self.means[None] + shrunk                             # (N, K, d)
-        return (responsibility[..., None] * posterior_means).sum(dim=1)
+        """E[x_0 | x_t = x] for x_t = alpha x_0 + sigma eps.
+
+        Args:
+            x: (..., N, d), the leading dims broadcasting with the mixture batch.
+            alpha, sigma: floats, or tensors of the batch shape (one value per batch
+                element).
+
+        Returns:
+            (..., N, d).
+        """
+        alpha = torch.as_tensor(alpha, dtype=torch.float64)[..., None, None]        # (..., 1, 1)
+        sigma = torch.as_tensor(sigma, dtype=torch.float64)[..., None, None]
+        centred = x[..., :, None, :] - (alpha[..., None] * self.means[..., None, :, :])
+        coordinates = self._to_eigenbasis(centred)                                   # (..,N,K,d)
+        variance = alpha ** 2 * self.eigenvalues + sigma ** 2                        # (..., K, d)
+        log_likelihood = (-0.5 * (coordinates ** 2 / variance[..., None, :, :]).sum(dim=-1)
+                          - 0.5 * torch.log(2 * math.pi * variance).sum(dim=-1)[..., None, :])
+        responsibility = torch.softmax(self.log_weights[..., None, :] + log_likelihood, dim=-1)
+        shrink = (alpha * self.eigenvalues / variance)[..., None, :, :]
+        posterior_means = self.means[..., None, :, :] + self._from_eigenbasis(coordinates * shrink)
+        return (responsibility[..., None] * posterior_means).sum(dim=-2)
 
 
 def _check_timesteps(schedule: NoiseSchedule, timesteps: torch.Tensor) -> torch.Tensor:
+    """(S, M + 1) strictly decreasing times in (0, t_max]; a (M + 1,) input becomes S = 1."""
     timesteps = torch.as_tensor(timesteps, dtype=torch.float64)
-    if timesteps.dim() != 1 or timesteps.numel() < 2:
-        raise ValueError("timesteps must be a 1-D tensor of at least 2 times (NFE >= 1)")
-    if not bool((timesteps[1:] < timesteps[:-1]).all()):
+    timesteps = timesteps[None] if timesteps.dim() == 1 else timesteps
+    if timesteps.dim() != 2 or timesteps.shape[1] < 2:
+        raise ValueError("timesteps must be (M + 1,) or (S, M + 1) with M = NFE >= 1 steps")
+    if not bool((timesteps[:, 1:] < timesteps[:, :-1]).all()):
         raise ValueError(f"timesteps must strictly decrease, got {timesteps.tolist()}")
-    if not (0 < float(timesteps[-1]) and float(timesteps[0]) <= schedule.t_max):
+    if not (float(timesteps.min()) > 0 and float(timesteps.max()) <= schedule.t_max):
         raise ValueError(f"timesteps must lie in (0, {schedule.t_max}]")
     return timesteps
 
 
-def _derivatives(values: list[torch.Tensor], lambdas: list[float]) -> tuple[torch.Tensor | None,
-                                                                          torch.Tensor | None]:
+def _per_step(name: str, values, shape: tuple[int, int], default, dtype) -> torch.Tensor:
+    """A per-step choice as an (S, M) tensor from None, a list (M,) or a tensor (S, M)."""
+    if values is None:
+        return torch.full(shape, default, dtype=dtype)
+    tensor = torch.as_tensor(values, dtype=dtype)
+    tensor = tensor[None].expand(shape[0], -1) if tensor.dim() == 1 else tensor
+    if tuple(tensor.shape) != shape:
+        raise ValueError(f"{name} must have one entry per step: shape {shape[1:]} or {shape}, "
+                         f"got {tuple(tensor.shape)}")
+    return tensor
+
+
+def _derivatives(values: list[torch.Tensor], lambdas: list[torch.Tensor]
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """First and second lambda-derivatives at lambdas[0] of the polynomial through the
-    (lambda, value) points given (newest first): Newton divided differences.
+    points (lambdas[j], values[j]) (Newton divided differences); lambdas are (S, 1, 1).
     Returns (None, None) for one point, (slope, None) for two."""
     if len(values) == 1:
         return None, None
@@ -199,75 +233,146 @@ def _derivatives(values: list[torch.Tensor], lambdas: list[float]) -> tuple[torc
     return first_01 + second * (lambdas[0] - lambdas[1]), 2.0 * second
 
 
-def sample(mixture: GaussianMixture, schedule: NoiseSchedule, noise: torch.Tensor,
-           timesteps: torch.Tensor, orders: list[int] | None = None,
-           predictions: list[str] | None = None) -> torch.Tensor:
-    """Solve the probability-flow ODE from ``noise`` at timesteps[0] to timesteps[-1].
+def _exponential_weights(h: torch.Tensor, data: bool) -> tuple[torch.Tensor, ...]:
+    """Exact integrals of the Taylor terms 1, u, u^2/2 against exp(-(h-u)) (data
+    prediction) or exp(u) scaled (noise prediction), for steps h (S, 1, 1) > 0."""
+    if data:
+        return -torch.expm1(-h), h + torch.expm1(-h), h * h / 2 - h - torch.expm1(-h)
+    return torch.expm1(h), torch.expm1(h) - h, torch.expm1(h) - h - h * h / 2
 
-    Exponential integrator in lambda with the model (the data prediction x0_hat, or the
+
+def _increment(values, lambdas, order, midpoint, h, data):
+    """The model integral of one step for every schedule: (S, N, d).
+
+    values/lambdas: the available evaluations, the step's own first; order (S,) 1..3,
+    midpoint (S,) bool (order-2 steps: DPM-Solver's published (1 + 1/(2r)) combination
+    instead of the Taylor term)."""
+    weights = _exponential_weights(h, data)
+    increment = weights[0] * values[0]
+    if len(values) >= 2:
+        order_view = order[:, None, None]
+        first, _ = _derivatives(values[:2], lambdas[:2])
+        second_order = torch.where(midpoint[:, None, None],
+                                   weights[0] * first * h / 2, weights[1] * first)
+        increment = increment + torch.where(order_view >= 2, second_order, 0.0)
+        if len(values) >= 3:
+            first, second = _derivatives(values[:3], lambdas[:3])
+            third_order = weights[1] * first + weights[2] * second
+            increment = torch.where(order_view >= 3,
+                                    weights[0] * values[0] + third_order, increment)
+    return increment
+
+
+def sample(mixture: GaussianMixture, schedule: NoiseSchedule, noise: torch.Tensor,
+           timesteps: torch.Tensor, orders=None, predictions=None, correctors=None,
+           midpoints=None) -> torch.Tensor:
+    """Solve the probability-flow ODE for S solver schedules at once.
+
+    Exponential integrator in lambda with the model (the data prediction x0_hat or the
     noise prediction eps_hat) replaced by the polynomial through its last ``order``
-    evaluations; the integrals of exp(+-lambda) times the Taylor terms are exact. With
-    h = lambda_next - lambda_now > 0, a and b the first and second lambda-derivatives:
+    evaluations, integrated exactly. With h = lambda_next - lambda_now > 0 and a, b the
+    first and second lambda-derivatives of that polynomial:
 
     * data:  x' = sigma'/sigma x + alpha' [(1 - e^-h) x0 + (h - 1 + e^-h) a
-      + (h^2/2 - h + 1 - e^-h) b]  (DPM-Solver++ family);
+      + (h^2/2 - h + 1 - e^-h) b]  (the DPM-Solver++ family);
     * noise: x' = alpha'/alpha x - sigma' [(e^h - 1) eps + (e^h - 1 - h) a
-      + (e^h - 1 - h - h^2/2) b]  (DPM-Solver family).
+      + (e^h - 1 - h - h^2/2) b]  (the DPM-Solver family).
 
-    Order 1 is DDIM for either prediction. A step of order k has local error O(h^(k+1)).
+    Order 1 is DDIM for either prediction; order k has local error O(h^(k+1)). A
+    ``midpoint`` order-2 step uses the published DPM-Solver(++) 2M combination
+    (1 - e^-h) (m0 + (m0 - m1) / (2 r)), r = h_prev / h, instead of the Taylor term.
+    A ``corrector`` step (UniC-style, no extra evaluation) re-takes the step with the
+    polynomial through one more point, the model evaluated at the predicted x' (that
+    evaluation is the next step's); it is not allowed on the last step.
 
     Args:
-        mixture: the data distribution (its exact denoiser is the model).
+        mixture: one mixture, or a batch of S (one per schedule).
         schedule: the noise schedule.
-        noise: (N, d) samples of x at timesteps[0].
-        timesteps: (M + 1,) strictly decreasing times; M = NFE.
-        orders: per step 1..3 (default all 1: DDIM); step i may use order <= i + 1.
-        predictions: per step "data" or "noise" (default "data").
+        noise: (N, d) or (S, N, d) samples at timesteps[..., 0].
+        timesteps: (M + 1,) or (S, M + 1) strictly decreasing; M = NFE.
+        orders: per step 1..3 (default 1), step i may use order <= i + 1: list (M,) or
+            tensor (S, M).
+        predictions: per step "data" / "noise", or bool tensor (S, M) (True = data);
+            default data.
+        correctors, midpoints: per step bool, default False.
 
     Returns:
-        (N, d) samples at timesteps[-1].
+        (N, d) for one schedule given as (M + 1,), else (S, N, d).
     """
+    single = torch.as_tensor(timesteps).dim() == 1
     timesteps = _check_timesteps(schedule, timesteps)
-    steps = timesteps.numel() - 1
-    orders = [1] * steps if orders is None else list(orders)
-    predictions = ["data"] * steps if predictions is None else list(predictions)
-    if len(orders) != steps or len(predictions) != steps:
-        raise ValueError(f"orders and predictions need one entry per step ({steps})")
-    for index, order in enumerate(orders):
-        if order not in (1, 2, 3) or order > index + 1:
-            raise ValueError(f"orders[{index}] must be in 1..min(3, {index + 1}) (step {index} "
-                             f"has {index + 1} evaluations), got {order}")
-    for prediction in predictions:
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"predictions must be in {PREDICTIONS}, got {prediction!r}")
-
-    lambdas = schedule.lambda_(timesteps).tolist()
-    alphas, sigmas = schedule.alpha(timesteps), schedule.sigma(timesteps)
-    x = noise.to(torch.float64)
-    history = {"data": [], "noise": []}
+    count, steps = timesteps.shape[0], timesteps.shape[1] - 1
+    shape = (count, steps)
+    if predictions is not None and not isinstance(predictions, torch.Tensor):
+        for prediction in predictions:
+            if prediction not in PREDICTIONS:
+                raise ValueError(f"predictions must be in {PREDICTIONS}, got {prediction!r}")
+        predictions = [prediction == "data" for prediction in predictions]
+    orders = _per_step("orders", orders, shape, 1, torch.int64)
+    data_steps = _per_step("predictions", predictions, shape, True, torch.bool)
+    correctors = _per_step("correctors", correctors, shape, False, torch.bool)
+    midpoints = _per_step("midpoints", midpoints, shape, False, torch.bool)
     for index in range(steps):
-        data = mixture.denoise(x, alphas[index], sigmas[index])
-        history["data"].insert(0, data)
-        history["noise"].insert(0, (x - alphas[index] * data) / sigmas[index])
-        h = lambdas[index + 1] - lambdas[index]
-        order, prediction = orders[index], predictions[index]
-        values = history[prediction][:order]
-        first, second = _derivatives(values, lambdas[index::-1][:order])
-        if prediction == "data":
-            weights = (-math.expm1(-h), h + math.expm1(-h), h * h / 2 - h - math.expm1(-h))
-            update = alphas[index + 1]
-            x = (sigmas[index + 1] / sigmas[index]) * x
+        bad = (orders[:, index] < 1) | (orders[:, index] > min(3, index + 1))
+        if bool(bad.any()):
+            raise ValueError(f"orders[{index}] must be in 1..{min(3, index + 1)} (step {index} "
+                             f"has {index + 1} evaluations), got {orders[:, index].tolist()}")
+    if bool(correctors[:, -1].any()):
+        raise ValueError("correctors must be False on the last step (it would need an extra "
+                         "model evaluation)")
+
+    lambdas = schedule.lambda_(timesteps)[..., None, None]                        # (S, M+1, 1, 1)
+    alphas, sigmas = schedule.alpha(timesteps), schedule.sigma(timesteps)         # (S, M+1)
+    x = noise.to(torch.float64).expand(count, *noise.shape[-2:]).clone()
+    history = {True: [], False: []}                            # model values, newest first
+    evaluation = _evaluate(mixture, x, alphas[:, 0], sigmas[:, 0])
+    for index in range(steps):
+        history[True].insert(0, evaluation[0])
+        history[False].insert(0, evaluation[1])
+        step_lambdas = [lambdas[:, index - j] for j in range(min(index + 1, 3))]
+        h = lambdas[:, index + 1] - lambdas[:, index]
+        predicted = _take_step(x, history, step_lambdas, orders[:, index],
+                               midpoints[:, index], data_steps[:, index], h, alphas, sigmas,
+                               index)
+        if index + 1 == steps:
+            return predicted[0] if single else predicted
+        # The model at the predicted point: the next step's evaluation for every schedule,
+        # and the extra point of this step's corrector where one is asked for.
+        evaluation = _evaluate(mixture, predicted, alphas[:, index + 1], sigmas[:, index + 1])
+        if bool(correctors[:, index].any()):
+            extended = {data: [history[data][0], evaluation[0 if data else 1],
+                               *history[data][1:]] for data in (True, False)}
+            corrected = _take_step(x, extended, [step_lambdas[0], lambdas[:, index + 1],
+                                                 *step_lambdas[1:]],
+                                   (orders[:, index] + 1).clamp(max=3),
+                                   torch.zeros_like(midpoints[:, index]), data_steps[:, index],
+                                   h, alphas, sigmas, index)
+            x = torch.where(correctors[:, index, None, None], corrected, predicted)
         else:
-            weights = (math.expm1(h), math.expm1(h) - h, math.expm1(h) - h - h * h / 2)
-            update = -sigmas[index + 1]
-            x = (alphas[index + 1] / alphas[index]) * x
-        increment = weights[0] * values[0]
-        if first is not None:
-            increment = increment + weights[1] * first
-        if second is not None:
-            increment = increment + weights[2] * second
-        x = x + update * increment
-    return x
+            x = predicted
+    raise AssertionError("unreachable: the loop returns at its last step")
+
+
+def _evaluate(mixture: GaussianMixture, x: torch.Tensor, alpha: torch.Tensor,
+              sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One model evaluation: (data prediction, noise prediction), each (S, N, d)."""
+    data = mixture.denoise(x, alpha, sigma)
+    return data, (x - alpha[:, None, None] * data) / sigma[:, None, None]
+
+
+def _take_step(x, history, step_lambdas, order, midpoint, data_step, h, alphas, sigmas, index):
+    """One exponential-integrator step from timesteps[index] for every schedule, in the
+    data or the noise form per schedule: (S, N, d)."""
+    results = []
+    for data in (True, False):
+        values = history[data][:len(step_lambdas)]
+        increment = _increment(values, step_lambdas, order, midpoint, h, data)
+        if data:
+            ratio, scale = sigmas[:, index + 1] / sigmas[:, index], alphas[:, index + 1]
+        else:
+            ratio, scale = alphas[:, index + 1] / alphas[:, index], -sigmas[:, index + 1]
+        results.append(ratio[:, None, None] * x + scale[:, None, None] * increment)
+    return torch.where(data_step[:, None, None], results[0], results[1])
 
 
 def reference_solution(mixture: GaussianMixture, schedule: NoiseSchedule, noise: torch.Tensor,
