@@ -87,6 +87,16 @@ def check_action(space: gymnasium.Space, action: torch.Tensor, num_envs: int) ->
             raise ValueError(f"action must lie in the Box [{space.low.tolist()}, "
                              f"{space.high.tolist()}]; got values in "
                              f"[{float(action.min())}, {float(action.max())}]")
+    elif isinstance(space, gymnasium.spaces.MultiDiscrete):
+        expected_shape = (num_envs, *space.shape)
+        if tuple(action.shape) != expected_shape:
+            raise ValueError(f"action must have shape {expected_shape}, got {tuple(action.shape)}")
+        if action.is_floating_point() or action.is_complex():
+            raise ValueError(f"action must hold integers for {space}, got dtype {action.dtype}")
+        limits = torch.as_tensor(space.nvec, device=action.device)
+        starts = torch.as_tensor(space.start, device=action.device)
+        if bool(((action < starts) | (action >= starts + limits)).any()):
+            raise ValueError(f"action entries must lie in [start, start + nvec) of {space}")
     else:
         raise TypeError(f"action space {space} is not supported by tunegym.core")
 

@@ -14,6 +14,9 @@ REGISTRY = {
                                    {"task": "informative_path"}),
     "tunegym/DOptimalDesign-v0": ("tunegym.envs.coverage", "Coverage", {"task": "d_optimal"}),
     "tunegym/ItemCollection-v0": ("tunegym.envs.coverage", "Coverage", {"task": "items"}),
+    "tunegym/SolverSchedule-v0": ("tunegym.envs.solver_schedule", "SolverSchedule", {}),
+    "tunegym/SolverScheduleOneShot-v0": ("tunegym.envs.solver_schedule",
+                                         "SolverScheduleOneShot", {}),
 }
 
 
