@@ -16,6 +16,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     ("bench_vector_env.py", ["--env-id", "tunegym/Coverage-v0", "--num-envs", "8", "--steps",
                              "2", "--sync-steps", "1"]),
     ("bench_subpo.py", ["--episodes", "8", "--reference-episodes", "1", "--repeats", "1"]),
+    ("bench_schedules.py", ["--schedules", "3", "--reference-schedules", "2", "--samples",
+                            "16", "--dimension", "3", "--nfe", "4"]),
 ])
 def test_benchmark_prints_one_json_line(script, arguments):
     completed = subprocess.run([sys.executable, str(BENCHMARKS / script), *arguments],
