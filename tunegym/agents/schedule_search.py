@@ -159,7 +159,7 @@ class ScheduleSearch:
         nfe = env_kwargs.get("nfe", 6)
         if isinstance(nfe, bool) or not isinstance(nfe, int):
             # ValueError like the env's own nfe check, which callers already catch.
-            raise ValueError(f"nfe in env_kwargs must be a single int, got {nfe!r}")  # noqa: TRY004
+            raise ValueError(f"nfe in env_kwargs must be an int, got {nfe!r}")  # noqa: TRY004
         self.device = resolve_device(device)
         self.env_kwargs = dict(env_kwargs)
         # Validates the remaining env kwargs (construction does no sampling work).
