@@ -19,7 +19,7 @@ import json
 import time
 
 import torch
-from machine import machine_facts, synchronise
+from machine import add_machine_arguments, apply_machine_arguments, machine_facts, synchronise
 
 from tunegym.simulators.diffusion import NoiseSchedule, make_mixture, sample, timestep_spacing
 
@@ -43,13 +43,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--dimension", type=int, default=64)
     parser.add_argument("--nfe", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    add_machine_arguments(parser)
     args = parser.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda requested but CUDA is not available")
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = apply_machine_arguments(parser, args)
     generator = torch.Generator().manual_seed(0)
     mixture = make_mixture("two_modes", args.dimension)
     schedule = NoiseSchedule("linear")

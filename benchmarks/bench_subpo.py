@@ -18,7 +18,7 @@ import json
 import time
 
 import torch
-from machine import machine_facts, synchronise
+from machine import add_machine_arguments, apply_machine_arguments, machine_facts, synchronise
 
 from tunegym.agents.subpo import SubPO
 from tunegym.envs.coverage import CoverageEnv
@@ -45,13 +45,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--reference-episodes", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    add_machine_arguments(parser)
     args = parser.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda requested but CUDA is not available")
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = apply_machine_arguments(parser, args)
     results = {}
     for policy in ("markov", "history"):
         batched = seconds_per_update(policy, args.episodes, args.repeats, device)

@@ -38,3 +38,17 @@ def machine_facts(device: torch.device) -> dict:
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
     }
+
+
+def add_machine_arguments(parser) -> None:
+    """The ``--threads`` and ``--device`` flags every benchmark takes."""
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+
+
+def apply_machine_arguments(parser, args) -> torch.device:
+    """Pin the thread count and check the device; returns it."""
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda requested but CUDA is not available")
+    torch.set_num_threads(args.threads)
+    return torch.device(args.device)

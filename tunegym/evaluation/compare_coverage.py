@@ -23,7 +23,7 @@ from tunegym.agents.subpo import SubPO
 from tunegym.baselines.coverage import GreedyMarginalGain, RandomWalk
 from tunegym.core import check_integer
 from tunegym.envs.coverage import CoverageEnv
-from tunegym.evaluation.io import write_atomically, write_json_atomically, write_text_atomically
+from tunegym.evaluation.io import pyplot, save_figure, write_report
 
 
 def final_values(env: CoverageEnv, seeds: torch.Tensor, act) -> torch.Tensor:
@@ -144,11 +144,7 @@ def format_table(values: dict[str, torch.Tensor]) -> str:
 def plot_training(curves: dict, values: dict, path: Path, title: str) -> Path:
     """PNG of mean F(S) of training episodes against env steps, with the test-split
     levels of the fixed baselines as horizontal lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(9, 5))
     for name, curve in curves.items():
         if curve:
@@ -162,10 +158,7 @@ def plot_training(curves: dict, values: dict, path: Path, title: str) -> Path:
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    figure.tight_layout()
-    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=110)
 
 
 def compare(env_id: str = "tunegym/Coverage-v0", num_seeds: int = 64, seed: int = 0,
@@ -178,12 +171,7 @@ def compare(env_id: str = "tunegym/Coverage-v0", num_seeds: int = 64, seed: int 
     if additive:
         table += (f"\n\nModular PPO's own additive (revisit-counting) training return went "
                   f"from {additive[0][1]:.1f} to {additive[-1][1]:.1f}; it is never given F.")
-    stem = Path(output_dir) / env_id.replace("/", "_")
     title = f"{env_id}: {num_seeds} test episodes"
-    plot = plot_training(outcome["curves"], outcome["values"],
-                         stem.with_name(stem.name + "_training.png"), title)
-    table_path = write_text_atomically(stem.with_name(stem.name + "_table.md"),
-                                       f"# {title}\n\n{table}\n")
     summary = {"env_id": env_id, "num_seeds": num_seeds, "first_seed": seed,
                "env_overrides": env_overrides, "seconds": time.perf_counter() - start,
                "train_seconds": outcome["train_seconds"],
@@ -191,6 +179,6 @@ def compare(env_id: str = "tunegym/Coverage-v0", num_seeds: int = 64, seed: int 
                                     for name, value in outcome["values"].items()},
                "training_curves": outcome["curves"],
                "ppo_additive_return_curve": outcome["ppo_additive_return_curve"]}
-    json_path = write_json_atomically(stem.with_name(stem.name + "_results.json"), summary)
-    return {"table": table, "plot": str(plot), "table_file": str(table_path),
-            "results": str(json_path), "seconds": summary["seconds"]}
+    return write_report(env_id, output_dir, title, table,
+                        lambda path: plot_training(outcome["curves"], outcome["values"], path,
+                                                   title), "_training.png", summary)

@@ -20,7 +20,7 @@ from tunegym.agents.schedule_search import ScheduleSearch
 from tunegym.baselines.solver_schedule import FIXED_SOLVERS, fixed_solver_errors
 from tunegym.core import check_integer
 from tunegym.envs.solver_schedule import SolverScheduleEnv, SolverScheduleOneShotEnv
-from tunegym.evaluation.io import write_atomically, write_json_atomically, write_text_atomically
+from tunegym.evaluation.io import pyplot, save_figure, write_report
 from tunegym.simulators.diffusion import SPACINGS
 
 SEARCHED = "S^3-style search (ours)"
@@ -118,11 +118,7 @@ def format_table(errors: dict[str, dict[int, torch.Tensor]]) -> str:
 
 def plot_errors(errors: dict[str, dict[int, torch.Tensor]], path: Path, title: str) -> Path:
     """PNG: mean error against NFE (log scale), one line per solver and spacing."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(9, 5.5))
     for name, values in sorted(errors.items()):
         nfes = sorted(values)
@@ -136,10 +132,7 @@ def plot_errors(errors: dict[str, dict[int, torch.Tensor]], path: Path, title: s
     axes.set_title(title)
     axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize=7, ncol=2)
-    figure.tight_layout()
-    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=110)
 
 
 def compare(env_id: str = "tunegym/SolverSchedule-v0", num_seeds: int = 32, seed: int = 0,
@@ -147,12 +140,7 @@ def compare(env_id: str = "tunegym/SolverSchedule-v0", num_seeds: int = 32, seed
     """Run :func:`run_comparison`; write the table, JSON and PNG atomically."""
     start = time.perf_counter()
     outcome = run_comparison(env_id, num_seeds, seed, device, **env_overrides)
-    table = format_table(outcome["errors"])
-    stem = Path(output_dir) / env_id.replace("/", "_")
     title = f"{env_id}: {num_seeds} test instances"
-    plot = plot_errors(outcome["errors"], stem.with_name(stem.name + "_errors.png"), title)
-    table_path = write_text_atomically(stem.with_name(stem.name + "_table.md"),
-                                       f"# {title}\n\n{table}\n")
     summary = {"env_id": env_id, "num_seeds": num_seeds, "first_seed": seed,
                "env_overrides": env_overrides, "seconds": time.perf_counter() - start,
                "search_seconds": outcome["search_seconds"],
@@ -160,6 +148,6 @@ def compare(env_id: str = "tunegym/SolverSchedule-v0", num_seeds: int = 32, seed
                "mean_errors": {name: {str(nfe): float(value.mean())
                                       for nfe, value in values.items()}
                                for name, values in outcome["errors"].items()}}
-    json_path = write_json_atomically(stem.with_name(stem.name + "_results.json"), summary)
-    return {"table": table, "plot": str(plot), "table_file": str(table_path),
-            "results": str(json_path), "seconds": summary["seconds"]}
+    return write_report(env_id, output_dir, title, format_table(outcome["errors"]),
+                        lambda path: plot_errors(outcome["errors"], path, title),
+                        "_errors.png", summary)

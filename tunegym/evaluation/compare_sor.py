@@ -25,7 +25,7 @@ from tunegym.agents.bandits import EXP3, UCB1, ChebCB, TsallisINF, TsallisINFCon
 from tunegym.baselines.sor import YoungModelProblem, YoungPerInstance, best_fixed_arm_in_hindsight
 from tunegym.core import check_integer
 from tunegym.envs.sor import SOREnv
-from tunegym.evaluation.io import write_atomically, write_json_atomically, write_text_atomically
+from tunegym.evaluation.io import pyplot, save_figure, write_report
 
 LEARNERS = {"Tsallis-INF": TsallisINF, "EXP3": EXP3, "UCB1": UCB1,
             "Tsallis-INF-CB": TsallisINFContextBins, "ChebCB": ChebCB}
@@ -167,11 +167,7 @@ def format_table(runs: list[PolicyRun]) -> str:
 def plot_cumulative(runs: list[PolicyRun], path: Path, title: str) -> Path:
     """PNG with two panels: mean cumulative iterations over the sequence (log scale),
     and the moving mean of iterations per instance (learning curves)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, (cumulative_axes, rate_axes) = plt.subplots(1, 2, figsize=(15, 5))
     styles = {"oracle": "--", "baseline": ":", "agent": "-"}
     colours = plt.get_cmap("tab10").colors
@@ -194,10 +190,7 @@ def plot_cumulative(runs: list[PolicyRun], path: Path, title: str) -> Path:
         axes.grid(alpha=0.3, which="both")
     rate_axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     figure.suptitle(title)
-    figure.tight_layout()
-    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=110)
 
 
 def compare(env_id: str = "tunegym/SOR-v0", num_seeds: int = 5, seed: int = 0,
@@ -210,17 +203,12 @@ def compare(env_id: str = "tunegym/SOR-v0", num_seeds: int = 5, seed: int = 0,
     """
     start = time.perf_counter()
     runs = run_comparison(env_id, num_seeds, seed, device, **env_overrides)
-    table = format_table(runs)
-    stem = Path(output_dir) / env_id.replace("/", "_")
     sequence_length = runs[0].iterations.shape[0]
     title = f"{env_id} test split, {num_seeds} sequences of {sequence_length} instances"
-    plot_path = plot_cumulative(runs, stem.with_name(stem.name + "_cumulative.png"), title)
-    table_path = write_text_atomically(stem.with_name(stem.name + "_table.md"),
-                                       f"# {title}\n\n{table}\n")
     summary = {"env_id": env_id, "num_seeds": num_seeds, "first_seed": seed,
                "sequence_length": sequence_length, "env_overrides": env_overrides,
                "seconds": time.perf_counter() - start,
                "total_iterations": {run.name: run.totals.tolist() for run in runs}}
-    json_path = write_json_atomically(stem.with_name(stem.name + "_results.json"), summary)
-    return {"table": table, "plot": str(plot_path), "table_file": str(table_path),
-            "results": str(json_path), "seconds": summary["seconds"]}
+    return write_report(env_id, output_dir, title, format_table(runs),
+                        lambda path: plot_cumulative(runs, path, title), "_cumulative.png",
+                        summary)

@@ -41,3 +41,42 @@ def write_text_atomically(path: str | Path, text: str) -> Path:
 def write_json_atomically(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented JSON to ``path`` atomically."""
     return write_text_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_report(env_id: str, output_dir: str | Path, title: str, table: str,
+                 plot: Callable[[Path], Path], plot_suffix: str,
+                 summary: dict[str, Any]) -> dict[str, Any]:
+    """Write a comparison's files atomically under ``output_dir``, named after ``env_id``:
+    ``<id>_table.md`` (title and markdown table), ``<id>_results.json`` (``summary``) and
+    the figure ``plot(path)`` draws at ``<id><plot_suffix>``.
+
+    Returns:
+        {"table", "plot", "table_file", "results", "seconds"} (paths as strings,
+        seconds from ``summary["seconds"]``).
+    """
+    stem = Path(output_dir) / env_id.replace("/", "_")
+    plot_path = plot(stem.with_name(stem.name + plot_suffix))
+    table_path = write_text_atomically(stem.with_name(stem.name + "_table.md"),
+                                       f"# {title}\n\n{table}\n")
+    json_path = write_json_atomically(stem.with_name(stem.name + "_results.json"), summary)
+    return {"table": table, "plot": str(plot_path), "table_file": str(table_path),
+            "results": str(json_path), "seconds": summary["seconds"]}
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (imported lazily)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(figure, path: str | Path, dpi: int = 110) -> Path:
+    """Lay out ``figure``, write it as PNG to ``path`` atomically, close it."""
+    figure.tight_layout()
+    path = write_atomically(path, lambda temporary: figure.savefig(temporary, format="png",
+                                                                   dpi=dpi))
+    pyplot().close(figure)
+    return path
