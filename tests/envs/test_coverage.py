@@ -19,6 +19,18 @@ def brute_force_coverage(weights, cells, radius):
     return float((weights * covered).sum())
 
 
+def random_walk(env, steps, seed):
+    """Step ``env`` with random actions; returns the cells each env stood on (start
+    included) and the last info."""
+    cells = [[tuple(position)] for position in env.state["position"].tolist()]
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        _, _, _, _, info = env.step(torch.randint(0, 5, (env.num_envs,), generator=generator))
+        for b, position in enumerate(env.state["position"].tolist()):
+            cells[b].append(tuple(position))
+    return cells, info
+
+
 @pytest.mark.parametrize("task", ["coverage_constant", "coverage_bimodal", "informative_path",
                                   "biodiversity"])
 def test_rewards_are_marginal_gains_of_the_brute_force_coverage(task):
@@ -54,12 +66,7 @@ def test_items_value_counts_capped_items():
     env = CoverageEnv(num_envs=4, task="items", horizon=30)
     env.reset(torch.arange(4))
     items = env.state["items"].numpy()
-    visited = [[tuple(env.state["position"][b].tolist())] for b in range(4)]
-    generator = torch.Generator().manual_seed(1)
-    for _ in range(30):
-        _, _, _, _, info = env.step(torch.randint(0, 5, (4,), generator=generator))
-        for b in range(4):
-            visited[b].append(tuple(env.state["position"][b].tolist()))
+    visited, info = random_walk(env, 30, seed=1)
     for b in range(4):
         counts = np.bincount([items[b][cell] for cell in set(visited[b]) if items[b][cell] >= 0],
                              minlength=3)

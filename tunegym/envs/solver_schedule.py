@@ -45,9 +45,10 @@ from tunegym.simulators.diffusion import (
     SCHEDULES,
     GaussianMixture,
     NoiseSchedule,
-    _evaluate,
-    _take_step,
+    evaluate_model,
+    mixture_parameters,
     sample,
+    solver_step,
     timestep_spacing,
 )
 
@@ -58,35 +59,6 @@ TIMESTEP_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5)
 CHOICES = (len(TIMESTEP_FACTORS), 2, 3, 2, 2)
 T_END = 1e-3
 REFERENCE_STEPS = 200
-
-
-def mixture_batch(kind: str, dimension: int, keys: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Mixture parameters for a batch of keys (b,), drawn counter-based: ``weights``
-    (b, K), ``means`` (b, K, d), ``eigenvalues`` (b, K, d), ``eigenvectors`` (b, K, d, d)."""
-    count, device = keys.shape[0], keys.device
-    if kind == "two_modes":
-        direction = standard_normal(keys, (dimension,), stream=40)
-        direction = direction / direction.norm(dim=1, keepdim=True)
-        means = torch.stack([-2.0 * direction, 1.5 * direction], dim=1)
-        weights = torch.tensor([0.3, 0.7], dtype=torch.float64, device=device).expand(count, -1)
-        eigenvalues = torch.full((count, 2, dimension), 0.25, dtype=torch.float64, device=device)
-    elif kind == "ill_conditioned":
-        means = standard_normal(keys, (3, dimension), stream=41)
-        weights = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64,
-                               device=device).expand(count, -1)
-        eigenvalues = torch.logspace(-3, 1, dimension, dtype=torch.float64,
-                                     device=device).expand(count, 3, -1)
-    else:
-        means = standard_normal(keys, (16, dimension), stream=42)
-        means = 3.0 * means / means.norm(dim=2, keepdim=True)
-        weights = torch.ones(count, 16, dtype=torch.float64, device=device)
-        eigenvalues = torch.full((count, 16, dimension), 0.05, dtype=torch.float64,
-                                 device=device)
-    components = means.shape[1]
-    random_matrices = standard_normal(keys, (components, dimension, dimension), stream=43)
-    eigenvectors = torch.linalg.qr(random_matrices)[0]
-    return {"weights": weights.contiguous(), "means": means,
-            "eigenvalues": eigenvalues.contiguous(), "eigenvectors": eigenvectors}
 
 
 def _mixture(state: dict[str, torch.Tensor]) -> GaussianMixture:
@@ -135,14 +107,14 @@ class SolverScheduleEnv(BatchedEnv):
     # ------------------------------------------------------------------ hooks
     def initial_state(self, seeds: torch.Tensor) -> dict[str, torch.Tensor]:
         keys = hash_keys(self.split_key, seeds)
-        state = mixture_batch(self.mixture_kind, self.dimension, keys)
+        state = mixture_parameters(self.mixture_kind, self.dimension, keys)
         count = seeds.shape[0]
         nfe_index = (uniform(keys, (1,), stream=44)[:, 0] * self.nfe_choices.numel()).long()
         sigma_start = self.schedule.sigma(torch.tensor(self.schedule.t_max))
         noise = standard_normal(keys, (self.num_samples, self.dimension), stream=45) * sigma_start
         start = torch.full((count,), self.schedule.t_max, dtype=torch.float64,
                            device=self.device)
-        data, eps = _evaluate(_mixture(state), noise, self.schedule.alpha(start),
+        data, eps = evaluate_model(_mixture(state), noise, self.schedule.alpha(start),
                               self.schedule.sigma(start))
         state.update({
             "reference": self.reference(state, noise), "x": noise,
@@ -212,13 +184,13 @@ class SolverScheduleEnv(BatchedEnv):
                         (lambda_now, *previous_lambda.unbind(1))]
         h = (lambda_next - lambda_now)[:, None, None]
         x = state["x"]
-        predicted = _take_step(x, history, step_lambdas, order, midpoint, data_step, h,
+        predicted = solver_step(x, history, step_lambdas, order, midpoint, data_step, h,
                                alphas, sigmas, 0)
         mixture = _mixture(state)
-        data, eps = _evaluate(mixture, predicted, alphas[:, 1], sigmas[:, 1])
+        data, eps = evaluate_model(mixture, predicted, alphas[:, 1], sigmas[:, 1])
         extended = {True: [history[True][0], data, *history[True][1:2]],
                     False: [history[False][0], eps, *history[False][1:2]]}
-        corrected = _take_step(x, extended, [step_lambdas[0], lambda_next[:, None, None],
+        corrected = solver_step(x, extended, [step_lambdas[0], lambda_next[:, None, None],
                                              step_lambdas[1]],
                                (order + 1).clamp(max=3), torch.zeros_like(midpoint),
                                data_step, h, alphas, sigmas, 0)

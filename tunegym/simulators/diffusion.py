@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import torch
 
+from tunegym.core.random import hash_keys, standard_normal
+
 SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("data", "noise")
 
@@ -325,24 +327,24 @@ def sample(mixture: GaussianMixture, schedule: NoiseSchedule, noise: torch.Tenso
     alphas, sigmas = schedule.alpha(timesteps), schedule.sigma(timesteps)         # (S, M+1)
     x = noise.to(torch.float64).expand(count, *noise.shape[-2:]).clone()
     history = {True: [], False: []}                            # model values, newest first
-    evaluation = _evaluate(mixture, x, alphas[:, 0], sigmas[:, 0])
+    evaluation = evaluate_model(mixture, x, alphas[:, 0], sigmas[:, 0])
     for index in range(steps):
         history[True].insert(0, evaluation[0])
         history[False].insert(0, evaluation[1])
         step_lambdas = [lambdas[:, index - j] for j in range(min(index + 1, 3))]
         h = lambdas[:, index + 1] - lambdas[:, index]
-        predicted = _take_step(x, history, step_lambdas, orders[:, index],
+        predicted = solver_step(x, history, step_lambdas, orders[:, index],
                                midpoints[:, index], data_steps[:, index], h, alphas, sigmas,
                                index)
         if index + 1 == steps:
             return predicted[0] if single else predicted
         # The model at the predicted point: the next step's evaluation for every schedule,
         # and the extra point of this step's corrector where one is asked for.
-        evaluation = _evaluate(mixture, predicted, alphas[:, index + 1], sigmas[:, index + 1])
+        evaluation = evaluate_model(mixture, predicted, alphas[:, index + 1], sigmas[:, index + 1])
         if bool(correctors[:, index].any()):
             extended = {data: [history[data][0], evaluation[0 if data else 1],
                                *history[data][1:]] for data in (True, False)}
-            corrected = _take_step(x, extended, [step_lambdas[0], lambdas[:, index + 1],
+            corrected = solver_step(x, extended, [step_lambdas[0], lambdas[:, index + 1],
                                                  *step_lambdas[1:]],
                                    (orders[:, index] + 1).clamp(max=3),
                                    torch.zeros_like(midpoints[:, index]), data_steps[:, index],
@@ -353,14 +355,14 @@ def sample(mixture: GaussianMixture, schedule: NoiseSchedule, noise: torch.Tenso
     raise AssertionError("unreachable: the loop returns at its last step")
 
 
-def _evaluate(mixture: GaussianMixture, x: torch.Tensor, alpha: torch.Tensor,
+def evaluate_model(mixture: GaussianMixture, x: torch.Tensor, alpha: torch.Tensor,
               sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One model evaluation: (data prediction, noise prediction), each (S, N, d)."""
     data = mixture.denoise(x, alpha, sigma)
     return data, (x - alpha[:, None, None] * data) / sigma[:, None, None]
 
 
-def _take_step(x, history, step_lambdas, order, midpoint, data_step, h, alphas, sigmas, index):
+def solver_step(x, history, step_lambdas, order, midpoint, data_step, h, alphas, sigmas, index):
     """One exponential-integrator step from timesteps[index] for every schedule, in the
     data or the noise form per schedule: (S, N, d)."""
     results = []
@@ -458,6 +460,37 @@ def frechet_distance(samples: torch.Tensor, reference: torch.Tensor) -> torch.Te
 MIXTURES = ("two_modes", "ill_conditioned", "many_modes")
 
 
+def mixture_parameters(kind: str, dimension: int,
+                       keys: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Parameters of b mixtures of one kind, drawn counter-based from keys (b,) (see
+    :func:`make_mixture` for the kinds): ``weights`` (b, K), ``means`` (b, K, d),
+    ``eigenvalues`` (b, K, d), ``eigenvectors`` (b, K, d, d)."""
+    count, device = keys.shape[0], keys.device
+    if kind == "two_modes":
+        direction = standard_normal(keys, (dimension,), stream=40)
+        direction = direction / direction.norm(dim=1, keepdim=True)
+        means = torch.stack([-2.0 * direction, 1.5 * direction], dim=1)
+        weights = torch.tensor([0.3, 0.7], dtype=torch.float64, device=device).expand(count, -1)
+        eigenvalues = torch.full((count, 2, dimension), 0.25, dtype=torch.float64, device=device)
+    elif kind == "ill_conditioned":
+        means = standard_normal(keys, (3, dimension), stream=41)
+        weights = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64,
+                               device=device).expand(count, -1)
+        eigenvalues = torch.logspace(-3, 1, dimension, dtype=torch.float64,
+                                     device=device).expand(count, 3, -1)
+    else:
+        means = standard_normal(keys, (16, dimension), stream=42)
+        means = 3.0 * means / means.norm(dim=2, keepdim=True)
+        weights = torch.ones(count, 16, dtype=torch.float64, device=device)
+        eigenvalues = torch.full((count, 16, dimension), 0.05, dtype=torch.float64,
+                                 device=device)
+    components = means.shape[1]
+    random_matrices = standard_normal(keys, (components, dimension, dimension), stream=43)
+    eigenvectors = torch.linalg.qr(random_matrices)[0]
+    return {"weights": weights.contiguous(), "means": means,
+            "eigenvalues": eigenvalues.contiguous(), "eigenvectors": eigenvectors}
+
+
 def make_mixture(name: str, dimension: int, seed: int = 0) -> GaussianMixture:
     """A shipped Gaussian mixture in ``dimension`` (2 to 256) dimensions.
 
@@ -471,21 +504,5 @@ def make_mixture(name: str, dimension: int, seed: int = 0) -> GaussianMixture:
     if isinstance(dimension, bool) or not isinstance(dimension, int) \
             or not 2 <= dimension <= 256:
         raise ValueError(f"dimension must be an integer in [2, 256], got {dimension!r}")
-    generator = torch.Generator().manual_seed(seed)
-    if name == "two_modes":
-        direction = torch.randn(dimension, generator=generator, dtype=torch.float64)
-        direction = direction / direction.norm()
-        means = torch.stack([-2.0 * direction, 1.5 * direction])
-        return GaussianMixture(torch.tensor([0.3, 0.7]), means,
-                               torch.full((2, dimension), 0.25, dtype=torch.float64))
-    if name == "ill_conditioned":
-        means = torch.randn(3, dimension, generator=generator, dtype=torch.float64)
-        eigenvalues = torch.logspace(-3, 1, dimension, dtype=torch.float64).expand(3, -1)
-        rotations = torch.linalg.qr(torch.randn(3, dimension, dimension, generator=generator,
-                                                dtype=torch.float64))[0]
-        return GaussianMixture(torch.tensor([0.5, 0.3, 0.2]), means, eigenvalues.clone(),
-                               rotations)
-    means = torch.randn(16, dimension, generator=generator, dtype=torch.float64)
-    means = 3.0 * means / means.norm(dim=1, keepdim=True)
-    return GaussianMixture(torch.ones(16), means,
-                           torch.full((16, dimension), 0.05, dtype=torch.float64))
+    parameters = mixture_parameters(name, dimension, hash_keys(torch.tensor([seed])))
+    return GaussianMixture(**{key: value[0] for key, value in parameters.items()})
