@@ -21,7 +21,13 @@ import time
 import torch
 from machine import add_machine_arguments, apply_machine_arguments, machine_facts, synchronise
 
-from tunegym.simulators.diffusion import NoiseSchedule, make_mixture, sample, timestep_spacing
+from tunegym.simulators.diffusion import (
+    ESTIMATES,
+    NoiseSchedule,
+    make_mixture,
+    sample,
+    timestep_spacing,
+)
 
 
 def random_schedules(count: int, nfe: int, generator: torch.Generator) -> dict:
@@ -33,7 +39,7 @@ def random_schedules(count: int, nfe: int, generator: torch.Generator) -> dict:
     return {"orders": orders,
             "predictions": torch.randint(0, 2, (count, nfe), generator=generator).bool(),
             "correctors": correctors,
-            "midpoints": torch.randint(0, 2, (count, nfe), generator=generator).bool()}
+            "estimates": torch.randint(0, len(ESTIMATES), (count, nfe), generator=generator)}
 
 
 def main() -> None:

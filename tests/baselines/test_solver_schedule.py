@@ -1,24 +1,34 @@
-"""Fixed-solver baselines: DPM-Solver++(2M) equals its published form; accuracy grows
-with the solver's order at fixed NFE; bad names are rejected."""
+"""Fixed-solver baselines: each equals an independent implementation of its published
+update rule; accuracy grows with the solver's order at fixed NFE; bad names are
+rejected."""
 
 import pytest
 import torch
 
-from tests.simulators.test_diffusion import dpm_solver_pp_2m
+from tests.simulators.published_solvers import dpm_solver_multistep, unipc
 from tunegym.baselines.solver_schedule import fixed_solver_errors
-from tunegym.envs.solver_schedule import SolverScheduleEnv, _mixture
-from tunegym.simulators.diffusion import timestep_spacing
+from tunegym.envs.solver_schedule import MIXTURE_KEYS, SolverScheduleEnv, _mixture
+
+PUBLISHED = {
+    "DPM-Solver++(2M)": lambda *args: dpm_solver_multistep(*args, order=2),
+    "DPM-Solver++(3M)": lambda *args: dpm_solver_multistep(*args, order=3),
+    "UniPC-2 (bh1)": lambda *args: unipc(*args, orders=[1] + [2] * 5, variant="bh1"),
+    "UniPC-2 (bh2)": lambda *args: unipc(*args, orders=[1] + [2] * 5, variant="bh2"),
+    "UniP-3 (bh1)": lambda *args: unipc(*args, orders=[1, 2, 3, 3, 3, 3], variant="bh1",
+                                        corrector=False),
+}
 
 
-def test_dpm_solver_pp_2m_baseline_equals_the_published_algorithm():
-    env = SolverScheduleEnv(num_envs=2, nfe=6, num_samples=16, dimension=3)
+@pytest.mark.parametrize("solver", sorted(PUBLISHED))
+@pytest.mark.parametrize("schedule", ["cosine", "edm"])
+def test_baselines_equal_the_published_algorithms(solver, schedule):
+    env = SolverScheduleEnv(num_envs=2, nfe=6, num_samples=16, dimension=3, schedule=schedule)
     env.reset(torch.arange(2))
-    errors = fixed_solver_errors(env, "DPM-Solver++(2M)", "edm", 6)
-    times = timestep_spacing(env.schedule, 6, "edm", t_end=1e-3)
+    errors = fixed_solver_errors(env, solver, "edm", 6)
+    times = env.timesteps(env.state, 6, "edm")
     for b in range(2):
-        mixture = _mixture({name: env.state[name][b] for name in
-                            ("weights", "means", "eigenvalues", "eigenvectors")})
-        expected = dpm_solver_pp_2m(mixture, env.schedule, env.state["x"][b], times)
+        mixture = _mixture({name: env.state[name][b] for name in MIXTURE_KEYS})
+        expected = PUBLISHED[solver](mixture, env.schedules[0], env.state["x"][b], times[b])
         error = (expected - env.state["reference"][b]).norm(dim=1).mean()
         assert errors[b].item() == pytest.approx(error.item(), rel=1e-9)
 

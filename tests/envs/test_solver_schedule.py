@@ -6,10 +6,12 @@ import math
 import pytest
 import torch
 
-from tests.simulators.test_diffusion import dpm_solver_pp_2m
+from tests.simulators.published_solvers import dpm_solver_multistep
 from tunegym.envs.solver_schedule import (
+    MIXTURE_KEYS,
     SolverScheduleEnv,
     SolverScheduleOneShotEnv,
+    _accurate_solve,
     _mixture,
 )
 from tunegym.simulators.diffusion import reference_solution, timestep_spacing
@@ -33,11 +35,10 @@ def test_uniform_midpoint_choices_reproduce_dpm_solver_pp_2m():
     env = SolverScheduleEnv(num_envs=2, nfe=5, num_samples=32, mixture="ill_conditioned",
                             dimension=4)
     initial, total, info = run_episode(env, DPM_SOLVER_PP_2M)
-    times = timestep_spacing(env.schedule, 5, "uniform_lambda", t_end=1e-3)
+    times = timestep_spacing(env.schedules[0], 5, "uniform_lambda")
     for b in range(2):
-        mixture = _mixture({name: initial[name][b] for name in
-                            ("weights", "means", "eigenvalues", "eigenvectors")})
-        expected = dpm_solver_pp_2m(mixture, env.schedule, initial["x"][b], times)
+        mixture = _mixture({name: initial[name][b] for name in MIXTURE_KEYS})
+        expected = dpm_solver_multistep(mixture, env.schedules[0], initial["x"][b], times, 2)
         assert torch.allclose(env.state["x"][b], expected, atol=1e-10)
         error = (expected - initial["reference"][b]).norm(dim=1).mean()
         assert info["error"][b].item() == pytest.approx(error.item(), rel=1e-6)
@@ -48,12 +49,12 @@ def test_reference_is_far_more_accurate_than_any_schedule():
     env = SolverScheduleEnv(num_envs=1, num_samples=8, dimension=3, mixture="many_modes")
     env.reset(torch.tensor([3]))
     state = env.state
-    mixture = _mixture({name: state[name][0] for name in
-                        ("weights", "means", "eigenvalues", "eigenvectors")})
-    exact = reference_solution(mixture, env.schedule, state["x"][0], env.schedule.t_max, 1e-3)
+    mixture = _mixture({name: state[name][0] for name in MIXTURE_KEYS})
+    schedule = env.schedules[0]
+    exact = reference_solution(mixture, schedule, state["x"][0], schedule.t_max, schedule.t_min)
     reference_error = (state["reference"][0] - exact).norm(dim=1).mean().item()
-    times = timestep_spacing(env.schedule, 20, "uniform_lambda", t_end=1e-3)
-    twenty_steps = dpm_solver_pp_2m(mixture, env.schedule, state["x"][0], times)
+    times = timestep_spacing(schedule, 20, "uniform_lambda")
+    twenty_steps = dpm_solver_multistep(mixture, schedule, state["x"][0], times, 2)
     schedule_error = (twenty_steps - exact).norm(dim=1).mean().item()
     assert reference_error < 1e-4 and reference_error < schedule_error / 100
 
@@ -91,7 +92,92 @@ def test_random_nfe_budgets_vary_per_episode():
     ({"mixture": "one_mode"}, "mixture"), ({"schedule": "sigmoid"}, "schedule"),
     ({"dimension": 1}, "dimension"), ({"dimension": 300}, "dimension"), ({"nfe": 0}, "nfe"),
     ({"nfe": [3, 30]}, "nfe"), ({"num_samples": 1}, "num_samples"),
+    ({"dimension": []}, "dimension"), ({"schedule": {"train": "linear"}}, "schedule"),
+    ({"mixture": {"train": "two_modes", "test": "gaussian"}}, "mixture"),
+    ({"reward_shaping": "yes"}, "reward_shaping"),
 ])
 def test_bad_kwargs_are_rejected(kwargs, name):
     with pytest.raises(ValueError, match=name):
         SolverScheduleEnv(**kwargs)
+
+
+def test_one_shot_rejects_reward_shaping():
+    with pytest.raises(ValueError, match="reward_shaping"):
+        SolverScheduleOneShotEnv(reward_shaping=True)
+
+
+MIXED = {"mixture": ["two_modes", "many_modes"], "dimension": [3, 5],
+         "schedule": ["linear", "cosine", "edm"]}
+
+
+def test_mixed_instances_are_padded_exactly():
+    """Each row of a mixed env behaves as its own unpadded instance: the reference and a
+    DPM-Solver++(2M) episode equal the unpadded computations, the padded coordinates
+    stay exactly 0, and the error is the unpadded one."""
+    env = SolverScheduleEnv(num_envs=12, nfe=5, num_samples=16, **MIXED)
+    initial, _, info = run_episode(env, DPM_SOLVER_PP_2M)
+    kinds = env.state["schedule_index"]
+    assert len(set(kinds.tolist())) == 3 and set(env.state["dimension"].tolist()) == {3, 5}
+    assert len({int(w.gt(0).sum()) for w in env.state["weights"]}) == 2
+    for b in range(12):
+        schedule, dimension = env.schedules[int(kinds[b])], int(env.state["dimension"][b])
+        row = {name: initial[name][b] for name in MIXTURE_KEYS}
+        used = int(row["weights"].gt(0).sum())
+        mixture = _mixture({"weights": row["weights"][:used],
+                            "means": row["means"][:used, :dimension],
+                            "eigenvalues": row["eigenvalues"][:used, :dimension],
+                            "eigenvectors": row["eigenvectors"][:used, :dimension,
+                                                                :dimension]})
+        noise = initial["x"][b, :, :dimension]
+        times = timestep_spacing(schedule, 200, "uniform_lambda")
+        from tunegym.simulators.diffusion import ScheduleBatch
+
+        reference = _accurate_solve(mixture, ScheduleBatch([schedule], torch.zeros(
+            1, dtype=torch.int64)), noise[None], times[None])[0]
+        assert torch.allclose(initial["reference"][b, :, :dimension], reference, atol=1e-12)
+        expected = dpm_solver_multistep(mixture, schedule, noise,
+                                        timestep_spacing(schedule, 5, "uniform_lambda"), 2)
+        assert torch.allclose(env.state["x"][b, :, :dimension], expected, atol=1e-10)
+        assert bool((env.state["x"][b, :, dimension:] == 0).all())
+        error = (expected - reference).norm(dim=1).mean()
+        assert info["error"][b].item() == pytest.approx(error.item(), rel=1e-8)
+
+
+def test_per_split_instance_sets():
+    kwargs = {"mixture": {"train": "two_modes", "test": ["ill_conditioned", "many_modes"]},
+              "dimension": {"train": 4, "test": [6, 7]}}
+    train = SolverScheduleEnv(num_envs=32, num_samples=4, **kwargs)
+    test = SolverScheduleEnv(num_envs=32, num_samples=4, split="test", **kwargs)
+    train.reset(torch.arange(32))
+    test.reset(torch.arange(32))
+    assert set(train.state["dimension"].tolist()) == {4}
+    assert set(test.state["dimension"].tolist()) == {6, 7}
+    assert {int(w.gt(0).sum()) for w in test.state["weights"]} == {3, 16}
+    assert torch.allclose(train.observe(train.state)[:, 7], torch.tensor(2 / 8))
+
+
+@pytest.mark.parametrize("action", [DPM_SOLVER_PP_2M, torch.tensor([0, 1, 0, 2, 1])])
+def test_shaped_rewards_sum_to_the_unshaped_return(action):
+    """Potential-based shaping: the return is unchanged, the steps are told the error
+    added (negative rewards after the first step when the error grows)."""
+    shaped = SolverScheduleEnv(num_envs=4, nfe=5, num_samples=16, reward_shaping=True, **MIXED)
+    plain = SolverScheduleEnv(num_envs=4, nfe=5, num_samples=16, **MIXED)
+    _, shaped_total, shaped_info = run_episode(shaped, action)
+    _, plain_total, plain_info = run_episode(plain, action)
+    assert torch.allclose(shaped_info["error"], plain_info["error"])
+    assert torch.allclose(shaped_total, plain_total, rtol=1e-5)
+
+
+def test_shaping_potential_is_the_distance_to_the_reference_trajectory():
+    env = SolverScheduleEnv(num_envs=2, nfe=4, num_samples=16, reward_shaping=True)
+    env.reset(torch.arange(2))
+    initial = {name: value.clone() for name, value in env.state.items()}
+    _, reward, _, _, _ = env.step(DPM_SOLVER_PP_2M.expand(2, -1))
+    schedule = env.schedules[0]
+    for b in range(2):
+        mixture = _mixture({name: initial[name][b] for name in MIXTURE_KEYS})
+        time = schedule.time_of_lambda(env.state["lambda"][b])
+        exact = reference_solution(mixture, schedule, initial["x"][b], schedule.t_max,
+                                   float(time))
+        distance = (env.state["x"][b] - exact).norm(dim=1).mean()
+        assert reward[b].item() == pytest.approx(-math.log(distance.item()), rel=1e-4)

@@ -2,6 +2,7 @@
 
 import json
 
+from tunegym.baselines.solver_schedule import FIXED_SOLVERS
 from tunegym.evaluation.compare_solver_schedule import PPO, SEARCHED, compare
 
 TINY = {"nfes": (3, 4), "search_instances": 2, "search_samples": 16, "search_rounds": 1,
@@ -12,7 +13,7 @@ def test_compare_scores_every_solver_and_writes_files(tmp_path):
     outcome = compare("tunegym/SolverSchedule-v0", num_seeds=4, output_dir=tmp_path, **TINY)
     summary = json.loads((tmp_path / "tunegym_SolverSchedule-v0_results.json").read_text())
     rows = summary["mean_errors"]
-    assert len(rows) == 4 * 3 + 2 and SEARCHED in rows and PPO in rows
+    assert len(rows) == len(FIXED_SOLVERS) * 3 + 2 and SEARCHED in rows and PPO in rows
     assert all(set(row) == {"3", "4"} and all(value > 0 for value in row.values())
                for row in rows.values())
     assert "| search / best fixed |" in outcome["table"]

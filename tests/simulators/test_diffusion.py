@@ -7,11 +7,13 @@ import pytest
 import torch
 from scipy.integrate import quad
 
+from tests.simulators.published_solvers import dpm_solver_multistep, unipc
 from tunegym.simulators.diffusion import (
     GaussianMixture,
     NoiseSchedule,
     reference_solution,
     sample,
+    timestep_spacing,
 )
 
 
@@ -61,6 +63,75 @@ def test_schedule_is_variance_preserving_and_lambda_inverts(kind):
     assert torch.allclose(schedule.time_of_lambda(schedule.lambda_(times)), times, atol=1e-9)
 
 
+def test_edm_process_is_variance_exploding():
+    schedule = NoiseSchedule("edm")
+    times = torch.tensor([0.002, 0.5, 80.0], dtype=torch.float64)
+    assert torch.equal(schedule.alpha(times), torch.ones(3, dtype=torch.float64))
+    assert torch.allclose(schedule.sigma(times), times)
+    assert torch.allclose(schedule.time_of_lambda(schedule.lambda_(times)), times)
+    assert schedule.drift_and_diffusion(3.0) == pytest.approx((0.0, 6.0))   # g^2 = d t^2/dt
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine", "edm"])
+def test_ode_solutions_match_the_closed_form_for_one_gaussian(kind):
+    """For data N(mu, diag(s^2)) the probability-flow ODE moves each coordinate as
+    x_t = alpha_t mu + (x_T - alpha_T mu) sqrt(alpha_t^2 s^2 + sigma_t^2)
+    / sqrt(alpha_T^2 s^2 + sigma_T^2)."""
+    schedule = NoiseSchedule(kind)
+    mean, variance = torch.tensor([[0.7, -1.2]]), torch.tensor([[0.3, 2.0]])
+    gaussian = GaussianMixture(torch.tensor([1.0]), mean, variance)
+    start, end = torch.tensor(schedule.t_max), torch.tensor(schedule.t_min)
+    noise = torch.randn(16, 2, generator=torch.Generator().manual_seed(11),
+                        dtype=torch.float64) * schedule.sigma(start)
+
+    def spread(t):
+        return torch.sqrt(schedule.alpha(t) ** 2 * variance[0] + schedule.sigma(t) ** 2)
+
+    exact = (schedule.alpha(end) * mean[0] + (noise - schedule.alpha(start) * mean[0])
+             * spread(end) / spread(start))
+    solved = reference_solution(gaussian, schedule, noise, schedule.t_max, schedule.t_min)
+    assert torch.allclose(solved, exact, atol=1e-7)
+    times = timestep_spacing(schedule, 100, "uniform_lambda")
+    stepped = sample(gaussian, schedule, noise, times, [min(3, i + 1) for i in range(100)])
+    assert torch.allclose(stepped, exact, atol=1e-5)
+
+
+def test_schedule_batch_rows_equal_their_own_schedules():
+    from tunegym.simulators.diffusion import ScheduleBatch
+
+    schedules = [NoiseSchedule(kind) for kind in ("linear", "cosine", "edm")]
+    batch = ScheduleBatch(schedules, torch.tensor([2, 0, 1, 2]))
+    times = torch.stack([timestep_spacing(schedules[k], 5, "edm") for k in (2, 0, 1, 2)])
+    mixture = rotated_mixture()
+    x = torch.randn(4, 8, 2, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
+    together = sample(mixture, batch, x, times, [1, 2, 3, 3, 2])
+    for row, k in enumerate((2, 0, 1, 2)):
+        assert torch.allclose(batch.lambda_(times)[row], schedules[k].lambda_(times[row]))
+        alone = sample(mixture, schedules[k], x[row], times[row], [1, 2, 3, 3, 2])
+        assert torch.allclose(together[row], alone, atol=1e-12)
+    assert batch.t_max.tolist() == [80.0, 1.0, 0.9946, 80.0]
+
+
+def test_padded_mixtures_denoise_like_the_unpadded_ones():
+    from tunegym.core.random import hash_keys
+    from tunegym.simulators.diffusion import mixture_parameters, padded_mixture_parameters
+
+    keys = hash_keys(torch.arange(4))
+    padded = GaussianMixture(**padded_mixture_parameters(
+        ("two_modes", "many_modes"), (3, 5), torch.tensor([0, 1, 0, 1]),
+        torch.tensor([0, 0, 1, 1]), keys))
+    x = torch.randn(4, 10, 5, generator=torch.Generator().manual_seed(13), dtype=torch.float64)
+    for row, (kind, dimension) in enumerate([("two_modes", 3), ("many_modes", 3),
+                                             ("two_modes", 5), ("many_modes", 5)]):
+        x[row, :, dimension:] = 0.0
+        alone = GaussianMixture(**{name: value[0] for name, value in mixture_parameters(
+            kind, dimension, keys[row:row + 1]).items()})
+        expected = alone.denoise(x[row, :, :dimension], 0.6, 0.8)
+        denoised = padded.denoise(x, torch.full((4,), 0.6), torch.full((4,), 0.8))[row]
+        assert torch.allclose(denoised[:, :dimension], expected, atol=1e-12)
+        assert bool((denoised[:, dimension:] == 0).all())
+
+
 def test_linear_schedule_matches_the_integral_of_beta():
     schedule = NoiseSchedule("linear", beta_min=0.1, beta_max=20.0)
     for t in (0.1, 0.5, 1.0):
@@ -81,7 +152,7 @@ def test_first_order_step_is_ddim(prediction):
     assert torch.allclose(stepped, ddim, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", ["linear", "cosine"])
+@pytest.mark.parametrize("kind", ["linear", "cosine", "edm"])
 @pytest.mark.parametrize("prediction, order, slope", [
     ("data", 1, 0.85), ("data", 2, 1.8), ("data", 3, 2.6),
     ("noise", 1, 0.85), ("noise", 2, 1.6), ("noise", 3, 2.3),
@@ -91,7 +162,7 @@ def test_empirical_convergence_order(kind, prediction, order, slope):
     log error vs log NFE between NFE 40 and 80 is at least the order (minus a margin
     for the pre-asymptotic range)."""
     mixture, schedule = rotated_mixture(), NoiseSchedule(kind)
-    start, end = schedule.t_max, 1e-3
+    start, end = schedule.t_max, schedule.t_min
     noise = torch.randn(32, 2, generator=torch.Generator().manual_seed(3),
                         dtype=torch.float64) * schedule.sigma(torch.tensor(start))
     reference = reference_solution(mixture, schedule, noise, start, end)
@@ -108,6 +179,24 @@ def test_empirical_convergence_order(kind, prediction, order, slope):
     assert math.log2(errors[0] / errors[1]) >= slope, errors
 
 
+@pytest.mark.parametrize("estimate, order, low, high", [
+    ("dpm_solver", 2, 1.8, 2.3), ("unipc_bh1", 2, 1.8, 2.3), ("dpm_solver", 3, 1.8, 2.4)])
+def test_published_estimates_convergence_orders(estimate, order, low, high):
+    """The 2M midpoint and UniPC-bh1 rules are second order; the published 3M rule
+    weighs the curvature by half its Taylor weight, so it is second order too (slope
+    about 2.1 where the exact "taylor" estimate reaches 3)."""
+    mixture, schedule = rotated_mixture(), NoiseSchedule("linear")
+    noise = torch.randn(32, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    reference = reference_solution(mixture, schedule, noise, schedule.t_max, schedule.t_min)
+    errors = []
+    for steps in (40, 80):
+        times = timestep_spacing(schedule, steps, "uniform_lambda")
+        out = sample(mixture, schedule, noise, times, [min(order, i + 1) for i in range(steps)],
+                     estimates=[estimate] * steps)
+        errors.append(float((out - reference).norm(dim=1).mean()))
+    assert low <= math.log2(errors[0] / errors[1]) <= high, errors
+
+
 def test_bad_input_is_rejected():
     mixture, schedule = rotated_mixture(), NoiseSchedule()
     x = torch.zeros(2, 2, dtype=torch.float64)
@@ -119,6 +208,10 @@ def test_bad_input_is_rejected():
         sample(mixture, schedule, x, torch.tensor([0.9, 0.5, 0.1]), orders=[1, 3])
     with pytest.raises(ValueError, match="predictions"):
         sample(mixture, schedule, x, torch.tensor([0.9, 0.5]), predictions=["score"])
+    with pytest.raises(ValueError, match="estimates"):
+        sample(mixture, schedule, x, torch.tensor([0.9, 0.5]), estimates=["heun"])
+    with pytest.raises(ValueError, match="t_max"):
+        sample(mixture, schedule, x, torch.tensor([1.5, 0.5]))
     with pytest.raises(ValueError, match="schedule"):
         NoiseSchedule("sigmoid")
     with pytest.raises(ValueError, match="weights"):
@@ -127,8 +220,6 @@ def test_bad_input_is_rejected():
 
 @pytest.mark.parametrize("spacing", ["uniform_time", "uniform_lambda", "edm"])
 def test_timestep_spacings(spacing):
-    from tunegym.simulators.diffusion import timestep_spacing
-
     schedule = NoiseSchedule("linear")
     times = timestep_spacing(schedule, 6, spacing)
     assert times.shape == (7,) and times[0] == 1.0 and times[-1] == 1e-3
@@ -173,38 +264,53 @@ def test_shipped_mixtures_sample_and_denoise_in_high_dimension(name):
         make_mixture(name, 1)
 
 
-def dpm_solver_pp_2m(mixture, schedule, x, times):
-    """DPM-Solver++(2M), written from Algorithm 2 of Lu et al. (2022): first step DDIM,
-    then x_i = sigma_i / sigma_{i-1} x - alpha_i (e^-h_i - 1) D_i with
-    D_i = (1 + 1 / (2 r_i)) x0(t_{i-1}) - 1 / (2 r_i) x0(t_{i-2}), r_i = h_{i-1} / h_i."""
-    alpha, sigma, lam = schedule.alpha(times), schedule.sigma(times), schedule.lambda_(times)
-    previous = None
-    for i in range(1, times.numel()):
-        current = mixture.denoise(x, alpha[i - 1], sigma[i - 1])
-        h = float(lam[i] - lam[i - 1])
-        if previous is None:
-            combined = current
-        else:
-            r = float(lam[i - 1] - lam[i - 2]) / h
-            combined = (1 + 1 / (2 * r)) * current - 1 / (2 * r) * previous
-        x = sigma[i] / sigma[i - 1] * x - alpha[i] * math.expm1(-h) * combined
-        previous = current
-    return x
-
-
-def test_midpoint_second_order_steps_are_dpm_solver_pp_2m():
-    from tunegym.simulators.diffusion import timestep_spacing
-
-    mixture, schedule = rotated_mixture(), NoiseSchedule("cosine")
+@pytest.mark.parametrize("kind", ["cosine", "edm"])
+@pytest.mark.parametrize("prediction", ["data", "noise"])
+@pytest.mark.parametrize("order", [2, 3])
+def test_dpm_solver_estimates_are_the_published_dpm_solver_multistep(kind, prediction, order):
+    """DPM-Solver++(2M/3M) (data) and DPM-Solver-2M/3M (noise) on uneven steps."""
+    mixture, schedule = rotated_mixture(), NoiseSchedule(kind)
     times = timestep_spacing(schedule, 7, "edm")
-    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
-    ours = sample(mixture, schedule, x, times, orders=[1] + [2] * 6, midpoints=[True] * 7)
-    assert torch.allclose(ours, dpm_solver_pp_2m(mixture, schedule, x, times), atol=1e-12)
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(6),
+                    dtype=torch.float64) * schedule.sigma(times[:1])
+    ours = sample(mixture, schedule, x, times, [min(order, i + 1) for i in range(7)],
+                  [prediction] * 7, estimates=["dpm_solver"] * 7)
+    published = dpm_solver_multistep(mixture, schedule, x, times, order, prediction)
+    assert torch.allclose(ours, published, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["linear", "edm"])
+@pytest.mark.parametrize("prediction", ["data", "noise"])
+@pytest.mark.parametrize("variant, estimate", [("bh1", "unipc_bh1"), ("bh2", "dpm_solver")])
+def test_unipc_2_is_a_fixed_schedule(kind, prediction, variant, estimate):
+    """UniP-2 with UniC-2 after every step but the last (UniC-1 after the first)."""
+    mixture, schedule = rotated_mixture(), NoiseSchedule(kind)
+    times = timestep_spacing(schedule, 6, "uniform_time")
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(9),
+                    dtype=torch.float64) * schedule.sigma(times[:1])
+    orders = [1, 2, 2, 2, 2, 2]
+    ours = sample(mixture, schedule, x, times, orders, [prediction] * 6,
+                  correctors=[True] * 5 + [False], estimates=[estimate] * 6)
+    published = unipc(mixture, schedule, x, times, orders, variant, prediction)
+    assert torch.allclose(ours, published, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("variant", ["bh1", "bh2"])
+def test_unip_3_mixes_estimates_per_step(variant):
+    """UniP-3 without corrector: its order-2 warm-up step uses B(h), its order-3 steps
+    solve for the exact weights ("taylor")."""
+    mixture, schedule = rotated_mixture(), NoiseSchedule("linear")
+    times = timestep_spacing(schedule, 6, "uniform_lambda")
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(10), dtype=torch.float64)
+    orders = [1, 2, 3, 3, 3, 3]
+    warm_up = "unipc_bh1" if variant == "bh1" else "dpm_solver"
+    ours = sample(mixture, schedule, x, times, orders,
+                  estimates=["taylor", warm_up] + ["taylor"] * 4)
+    published = unipc(mixture, schedule, x, times, orders, variant, corrector=False)
+    assert torch.allclose(ours, published, rtol=1e-10, atol=1e-10)
 
 
 def test_schedules_batched_equal_schedules_one_at_a_time():
-    from tunegym.simulators.diffusion import timestep_spacing
-
     mixture, schedule = rotated_mixture(), NoiseSchedule("linear")
     times = torch.stack([timestep_spacing(schedule, 5, spacing)
                          for spacing in ("uniform_time", "uniform_lambda", "edm")])
@@ -227,8 +333,6 @@ def test_a_corrector_raises_the_order_by_one(order, slope):
     reference = reference_solution(mixture, schedule, noise, start, end)
     errors = []
     for steps in (40, 80):
-        from tunegym.simulators.diffusion import timestep_spacing
-
         times = timestep_spacing(schedule, steps, "uniform_lambda", start, end)
         out = sample(mixture, schedule, noise, times, [min(order, i + 1) for i in range(steps)],
                      correctors=[True] * (steps - 1) + [False])

@@ -1,15 +1,16 @@
 """Fixed diffusion solvers as baselines for the solver-schedule family.
 
-Each baseline is a per-step recipe applied on a fixed timestep spacing:
+Each baseline is a per-step recipe applied on a fixed timestep spacing (warm-up steps
+use the orders the evaluations allow; no lower-order final steps):
 
 * DDIM: first order;
-* DPM-Solver++(2M): data prediction, second order with the published midpoint
-  combination (tested equal to Algorithm 2 of Lu et al. 2022);
-* DPM-Solver++(3M): data prediction, third order (exact Taylor integrals of the
-  quadratic through the last three evaluations);
-* UniPC-2: data prediction, second order plus the UniC-style corrector on every step
-  but the last (our corrector: one more interpolation point, no extra evaluation; the
-  B(h) variants of the UniPC paper are not reproduced);
+* DPM-Solver++(2M) and DPM-Solver++(3M): data prediction with the published multistep
+  rules (tested equal to an independent implementation of Lu et al. 2022);
+* UniPC-2 with B(h) = h ("bh1") or B(h) = e^h - 1 ("bh2"): UniP-2 plus UniC after
+  every step but the last (tested equal to an independent implementation of Zhao et al.
+  2023);
+* UniP-3 (bh1): the third-order UniPC predictor without corrector (exact third-order
+  weights once three evaluations exist);
 
 with spacings uniform in time, uniform in log-SNR or EDM (rho = 7).
 """
@@ -18,15 +19,17 @@ from __future__ import annotations
 
 import torch
 
-from tunegym.envs.solver_schedule import T_END, SolverScheduleEnv, _mixture
-from tunegym.simulators.diffusion import SPACINGS, sample, timestep_spacing
+from tunegym.envs.solver_schedule import SolverScheduleEnv, _mixture
+from tunegym.simulators.diffusion import SPACINGS, sample
 
-#: name -> (order, midpoint, corrector); all use data prediction.
+#: name -> (order, derivative estimate, corrector); all use data prediction.
 FIXED_SOLVERS = {
-    "DDIM": (1, False, False),
-    "DPM-Solver++(2M)": (2, True, False),
-    "DPM-Solver++(3M)": (3, False, False),
-    "UniPC-2": (2, False, True),
+    "DDIM": (1, "taylor", False),
+    "DPM-Solver++(2M)": (2, "dpm_solver", False),
+    "DPM-Solver++(3M)": (3, "dpm_solver", False),
+    "UniPC-2 (bh1)": (2, "unipc_bh1", True),
+    "UniPC-2 (bh2)": (2, "dpm_solver", True),
+    "UniP-3 (bh1)": (3, "unipc_bh1", False),
 }
 
 
@@ -47,13 +50,11 @@ def fixed_solver_errors(env: SolverScheduleEnv, solver: str, spacing: str,
         raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     if bool((env.state["step"] != 0).any()):
         raise ValueError("env must be freshly reset (its samples are the initial noise)")
-    order, midpoint, corrector = FIXED_SOLVERS[solver]
+    order, estimate, corrector = FIXED_SOLVERS[solver]
     count = env.num_envs
-    times = timestep_spacing(env.schedule, nfe, spacing, t_end=T_END).to(env.device)
     orders = torch.tensor([min(order, step + 1) for step in range(nfe)])
     correctors = torch.tensor([corrector] * (nfe - 1) + [False])
-    samples = sample(_mixture(env.state), env.schedule, env.state["x"],
-                     times.expand(count, -1), orders.expand(count, -1),
-                     correctors=correctors.expand(count, -1),
-                     midpoints=torch.full((count, nfe), midpoint))
+    samples = sample(_mixture(env.state), env.schedule_batch(env.state), env.state["x"],
+                     env.timesteps(env.state, nfe, spacing), orders.expand(count, -1),
+                     correctors=correctors.expand(count, -1), estimates=[estimate] * nfe)
     return (samples - env.state["reference"]).norm(dim=2).mean(dim=1)

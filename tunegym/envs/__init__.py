@@ -17,6 +17,12 @@ REGISTRY = {
     "tunegym/SolverSchedule-v0": ("tunegym.envs.solver_schedule", "SolverSchedule", {}),
     "tunegym/SolverScheduleOneShot-v0": ("tunegym.envs.solver_schedule",
                                          "SolverScheduleOneShot", {}),
+    "tunegym/SolverScheduleMixed-v0": ("tunegym.envs.solver_schedule", "SolverSchedule", {
+        "mixture": {"train": ["two_modes", "many_modes"],
+                    "test": ["two_modes", "ill_conditioned", "many_modes"]},
+        "dimension": {"train": [4, 16], "test": [8, 32]},
+        "schedule": {"train": ["linear", "cosine"], "test": ["linear", "cosine", "edm"]},
+        "nfe": [4, 5, 6, 8, 10]}),
 }
 
 

@@ -7,46 +7,66 @@ Probabilistic Models" (USF / S^3, ICLR 2024). An episode is one sampling run of
 
 * timestep: the next half log-SNR is lambda + f (lambda_end - lambda) / nfe_left with
   f in (0.5, 0.75, 1, 1.25, 1.5) (f = 1: uniform-lambda spacing); the last step always
-  ends at ``t_end``;
+  ends at the schedule's ``t_min``;
 * prediction: data (DPM-Solver++ form) or noise (DPM-Solver form);
 * order: 1, 2 or 3 (capped by the model evaluations available: step k has k);
-* derivative: Taylor, or the published 2M midpoint combination (order-2 steps);
-* corrector: off or on (UniC-style, no extra evaluation; ignored on the last step).
+* derivative estimate: "taylor" (exact integrals), "dpm_solver" (the published
+  DPM-Solver(++) 2M / 3M rules, = UniPC with B(h) = e^h - 1 for two points) or
+  "unipc_bh1" (UniPC with B(h) = h); see :func:`tunegym.simulators.diffusion.sample`;
+* corrector: off or on (UniC, no extra evaluation; ignored on the last step).
 
-The data distribution is a Gaussian mixture (``mixture``: "two_modes",
+Instances. The data distribution is a Gaussian mixture (``mixture``: "two_modes",
 "ill_conditioned", "many_modes") in ``dimension`` dimensions whose means and rotations
-are drawn from the episode seed (the split picks an independent stream), so a learned
-policy must generalise across mixtures. The exact denoiser is the model, so the error
-is the sampler's own. Reward: 0 until the last step, then -log(error) with error the
-mean Euclidean distance (per sample, in data units) to a high-accuracy solution of the
-same probability-flow ODE from the same noise (200 uniform-lambda third-order steps
-with correctors; its own error is far below any NFE <= 20 schedule's). Info:
-``error`` (at the end), ``nfe_used``.
+are drawn from the episode seed (the split picks an independent stream); the noise
+``schedule`` is "linear", "cosine" (variance preserving) or "edm" (variance
+exploding). Each of ``mixture``, ``dimension``, ``schedule`` and ``nfe`` is one value, a
+list (one drawn per episode) or a dict {"train": ..., "test": ...} of either, so train
+and test can hold different instance sets (``tunegym/SolverScheduleMixed-v0`` does).
+Mixtures of fewer components or dimensions are padded exactly (zero-weight components,
+and coordinates that are 0 in the data and the noise). The exact denoiser is the model,
+so the error is the sampler's own.
 
-Observation (6 features): step / nfe, t / t_max, remaining lambda fraction,
-nfe_left / nfe, and s / (1 + s) for s the RMS of the sample coordinates and for s their
-mean per-coordinate standard deviation. ``info["error"]`` is -1 before the last step.
+Reward: 0 until the last step, then -log(error) with error the mean Euclidean distance
+(per sample, in data units) to a high-accuracy solution of the same probability-flow
+ODE from the same noise (200 uniform-lambda third-order steps with correctors; its own
+error is far below any NFE <= 20 schedule's). With ``reward_shaping=True`` step k pays
+Phi_(k+1) - Phi_k instead, with Phi_0 = 0 and Phi_k = -log(distance of the samples to
+the reference trajectory at the current lambda) (the last Phi uses the final reference),
+so an episode's return is exactly the unshaped one and each step is told how much
+error it added; it costs 20 extra model evaluations per step (the reference trajectory
+is advanced alongside). Info: ``error`` (at the end; -1 before), ``nfe_used``.
+
+Observation (9 features in [0, 1]): step / nfe, t / t_max, remaining lambda fraction,
+nfe_left / nfe, s / (1 + s) for s the RMS of the sample coordinates and for s their
+mean per-coordinate standard deviation (both divided by sqrt(alpha^2 + sigma^2)),
+sigmoid(lambda / 4), log2(dimension) / 8, and 1 for the variance-exploding schedule.
 
 ``tunegym/SolverScheduleOneShot-v0`` takes the whole schedule as one action (the 5
-choices for each of ``nfe`` steps, flattened) and ends after one step: the search
+choices for each of ``max(nfe)`` steps, flattened) and ends after one step: the search
 agents' view.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 import gymnasium
 import numpy as np
 import torch
 
 from tunegym.core import BatchedEnv, check_choice, check_integer, derive_envs
+from tunegym.core.batched import SPLIT_KEYS
 from tunegym.core.random import hash_keys, standard_normal, uniform
 from tunegym.simulators.diffusion import (
+    ESTIMATES,
     MIXTURES,
     SCHEDULES,
     GaussianMixture,
     NoiseSchedule,
+    ScheduleBatch,
+    corrector_step,
     evaluate_model,
-    mixture_parameters,
+    padded_mixture_parameters,
     sample,
     solver_step,
     timestep_spacing,
@@ -55,104 +75,168 @@ from tunegym.simulators.diffusion import (
 #: Multipliers of the uniform-lambda step for the timestep choice.
 TIMESTEP_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5)
 #: Per step: timestep factor, prediction (0 data, 1 noise), order - 1, derivative
-#: (0 Taylor, 1 midpoint), corrector (0 off, 1 on).
-CHOICES = (len(TIMESTEP_FACTORS), 2, 3, 2, 2)
-T_END = 1e-3
+#: estimate (a position in ESTIMATES), corrector (0 off, 1 on).
+CHOICES = (len(TIMESTEP_FACTORS), 2, 3, len(ESTIMATES), 2)
 REFERENCE_STEPS = 200
+#: Reference steps per env step when the reward is shaped.
+SHAPING_STEPS = 20
+MIXTURE_KEYS = ("weights", "means", "eigenvalues", "eigenvectors")
 
 
 def _mixture(state: dict[str, torch.Tensor]) -> GaussianMixture:
-    return GaussianMixture(state["weights"], state["means"], state["eigenvalues"],
-                           state["eigenvectors"])
+    return GaussianMixture(*(state[key] for key in MIXTURE_KEYS))
+
+
+def instance_choices(name: str, value, split: str, check: Callable[[object], None]) -> tuple:
+    """The choices of instance parameter ``name`` on ``split``: ``value`` is one value, a
+    list (drawn per episode) or a dict with exactly the split names as keys, each one
+    value or a list. ``check`` raises for a bad single value."""
+    if isinstance(value, Mapping):
+        if set(value) != set(SPLIT_KEYS):
+            raise ValueError(f"{name} given per split must have exactly the keys "
+                             f"{sorted(SPLIT_KEYS)}, got {sorted(value)}")
+        per_split = {key: instance_choices(name, choice, key, check)
+                     for key, choice in value.items()}
+        return per_split[split]
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise ValueError(f"{name} must not be an empty list")
+    for single in values:
+        check(single)
+    return tuple(dict.fromkeys(values))
+
+
+def _check_dimension(value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 256:
+        raise ValueError(f"dimension must be an int in [2, 256] (or a list of them), "
+                         f"got {value!r}")
+
+
+def _check_nfe(value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 20:
+        raise ValueError(f"nfe must be an int in [1, 20] (or a list of them), got {value!r}")
 
 
 class SolverScheduleEnv(BatchedEnv):
     """Batched sequential solver-schedule env (see module docstring).
 
     Args:
-        mixture: data distribution family.
-        dimension: d, 2 to 256.
-        schedule: "linear" or "cosine" noise schedule.
-        nfe: NFE budget, an int (1 to 20) or a list of ints drawn per episode.
+        mixture: data distribution family, or a list / per-split dict of them.
+        dimension: d, 2 to 256, or a list / per-split dict.
+        schedule: "linear", "cosine" or "edm", or a list / per-split dict.
+        nfe: NFE budget, 1 to 20, or a list / per-split dict.
         num_samples: samples per sampling run.
+        reward_shaping: pay the potential-based per-step reward (see module docstring).
     """
 
     family = "solver_schedule"
     reward_description = "-log(mean distance to the exact ODE solution) at the last step"
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
-                 mixture: str = "two_modes", dimension: int = 8, schedule: str = "linear",
-                 nfe: int | list[int] = 6, num_samples: int = 256) -> None:
+                 mixture="two_modes", dimension=8, schedule="linear", nfe=6,
+                 num_samples: int = 256, reward_shaping: bool = False) -> None:
         super().__init__(num_envs, device, split)
-        check_choice("mixture", mixture, MIXTURES)
-        check_choice("schedule", schedule, SCHEDULES)
-        self.mixture_kind, self.schedule = mixture, NoiseSchedule(schedule)
-        self.dimension = check_integer("dimension", dimension, minimum=2)
-        if self.dimension > 256:
-            raise ValueError(f"dimension must be in [2, 256], got {dimension}")
-        budgets = [nfe] if isinstance(nfe, int) and not isinstance(nfe, bool) else nfe
-        if not isinstance(budgets, (list, tuple)) or not budgets or not all(
-                isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 20 for n in budgets):
-            raise ValueError(f"nfe must be an int in [1, 20] or a list of them, got {nfe!r}")
-        self.nfe_choices = torch.tensor(sorted(set(budgets)), device=self.device)
+        self.mixture_kinds = instance_choices(
+            "mixture", mixture, split, lambda value: check_choice("mixture", value, MIXTURES))
+        self.dimensions = instance_choices("dimension", dimension, split, _check_dimension)
+        self.schedules = tuple(NoiseSchedule(kind) for kind in instance_choices(
+            "schedule", schedule, split,
+            lambda value: check_choice("schedule", value, SCHEDULES)))
+        self.nfe_choices = torch.tensor(sorted(instance_choices("nfe", nfe, split, _check_nfe)),
+                                        device=self.device)
         self.max_nfe = int(self.nfe_choices.max())
         self.num_samples = check_integer("num_samples", num_samples, minimum=2)
-        bounds = self.schedule.lambda_(torch.tensor([self.schedule.t_max, T_END]))
-        self.lambda_start, self.lambda_end = float(bounds[0]), float(bounds[1])
+        check_choice("reward_shaping", reward_shaping, (True, False))
+        self.reward_shaping = reward_shaping
         self.single_observation_space = gymnasium.spaces.Box(
-            np.array([0, 0, 0, 0, 0, 0], dtype=np.float32),
-            np.array([1, 1, 1, 1, 1, 1], dtype=np.float32))
+            np.zeros(9, dtype=np.float32), np.ones(9, dtype=np.float32))
         self.single_action_space = gymnasium.spaces.MultiDiscrete(list(CHOICES))
+
+    # ------------------------------------------------------------------ helpers
+    def schedule_batch(self, state: dict[str, torch.Tensor]) -> ScheduleBatch:
+        """The rows' noise schedules."""
+        return ScheduleBatch(self.schedules, state["schedule_index"])
+
+    def timesteps(self, state: dict[str, torch.Tensor], steps: int,
+                  spacing: str = "uniform_lambda") -> torch.Tensor:
+        """(B, steps + 1) times of a fixed ``spacing`` from each row's t_max to t_min."""
+        per_schedule = torch.stack([timestep_spacing(schedule, steps, spacing)
+                                    for schedule in self.schedules]).to(self.device)
+        return per_schedule[state["schedule_index"]]
+
+    def _draw(self, keys: torch.Tensor, count: int, stream: int) -> torch.Tensor:
+        """(b,) uniform choice among ``count`` options per episode."""
+        return (uniform(keys, (1,), stream=stream)[:, 0] * count).long().clamp(max=count - 1)
 
     # ------------------------------------------------------------------ hooks
     def initial_state(self, seeds: torch.Tensor) -> dict[str, torch.Tensor]:
         keys = hash_keys(self.split_key, seeds)
-        state = mixture_parameters(self.mixture_kind, self.dimension, keys)
-        count = seeds.shape[0]
-        nfe_index = (uniform(keys, (1,), stream=44)[:, 0] * self.nfe_choices.numel()).long()
-        sigma_start = self.schedule.sigma(torch.tensor(self.schedule.t_max))
-        noise = standard_normal(keys, (self.num_samples, self.dimension), stream=45) * sigma_start
-        start = torch.full((count,), self.schedule.t_max, dtype=torch.float64,
-                           device=self.device)
-        data, eps = evaluate_model(_mixture(state), noise, self.schedule.alpha(start),
-                              self.schedule.sigma(start))
+        kind_index = self._draw(keys, len(self.mixture_kinds), 46)
+        dimension_index = self._draw(keys, len(self.dimensions), 47)
+        state = padded_mixture_parameters(self.mixture_kinds, self.dimensions, kind_index,
+                                          dimension_index, keys)
+        dimension = torch.tensor(self.dimensions, device=self.device)[dimension_index]
+        state.update({"schedule_index": self._draw(keys, len(self.schedules), 48),
+                      "dimension": dimension,
+                      "nfe": self.nfe_choices[self._draw(keys, self.nfe_choices.numel(), 44)]})
+        schedules = self.schedule_batch(state)
+        start, end = schedules.t_max, schedules.t_min
+        used = torch.arange(max(self.dimensions), device=self.device) < dimension[:, None]
+        noise = (standard_normal(keys, (self.num_samples, max(self.dimensions)), stream=45)
+                 * schedules.sigma(start)[:, None, None] * used[:, None, :])
+        data, eps = evaluate_model(_mixture(state), noise, schedules.alpha(start),
+                                   schedules.sigma(start))
+        count, shape = seeds.shape[0], noise.shape[1:]
+        zeros = torch.zeros(count, 2, *shape, dtype=torch.float64, device=self.device)
         state.update({
             "reference": self.reference(state, noise), "x": noise,
             "data": data, "noise_prediction": eps,
-            "previous_data": torch.zeros(count, 2, self.num_samples, self.dimension,
-                                         dtype=torch.float64, device=self.device),
-            "previous_noise": torch.zeros(count, 2, self.num_samples, self.dimension,
-                                          dtype=torch.float64, device=self.device),
+            "previous_data": zeros, "previous_noise": zeros.clone(),
             "previous_lambda": torch.zeros(count, 2, dtype=torch.float64, device=self.device),
-            "lambda": torch.full((count,), self.lambda_start, dtype=torch.float64,
-                                 device=self.device),
-            "nfe": self.nfe_choices[nfe_index],
+            "lambda_start": schedules.lambda_(start), "lambda_end": schedules.lambda_(end),
+            "lambda": schedules.lambda_(start),
             "step": torch.zeros(count, dtype=torch.int64, device=self.device)})
+        if self.reward_shaping:
+            state.update({"reference_now": noise.clone(),
+                          "potential": torch.zeros(count, dtype=torch.float64,
+                                                   device=self.device)})
         return state
 
     def reference(self, state: dict[str, torch.Tensor], noise: torch.Tensor) -> torch.Tensor:
         """High-accuracy samples (b, N, d): 200 uniform-lambda order-3 steps with
-        correctors, from ``noise`` at t_max to t_end."""
-        times = timestep_spacing(self.schedule, REFERENCE_STEPS, "uniform_lambda",
-                                 t_end=T_END).to(self.device)
-        orders = [min(3, index + 1) for index in range(REFERENCE_STEPS)]
-        correctors = [True] * (REFERENCE_STEPS - 1) + [False]
-        return sample(_mixture(state), self.schedule, noise,
-                      times.expand(noise.shape[0], -1), torch.tensor(orders).expand(
-                          noise.shape[0], -1), correctors=torch.tensor(correctors).expand(
-                          noise.shape[0], -1))
+        correctors, from ``noise`` at t_max to t_min."""
+        return _accurate_solve(_mixture(state), self.schedule_batch(state), noise,
+                               self.timesteps(state, REFERENCE_STEPS))
+
+    def advance_reference(self, state: dict[str, torch.Tensor],
+                          lambda_next: torch.Tensor) -> torch.Tensor:
+        """The reference trajectory (b, N, d) moved from the current lambda to
+        ``lambda_next`` (b,) by 20 uniform-lambda order-3 steps with correctors."""
+        schedules = self.schedule_batch(state)
+        fraction = torch.linspace(0.0, 1.0, SHAPING_STEPS + 1, dtype=torch.float64,
+                                  device=self.device)
+        lambdas = state["lambda"][:, None] + fraction * (lambda_next - state["lambda"])[:, None]
+        times = torch.minimum(schedules.time_of_lambda(lambdas), schedules.t_max[:, None])
+        return _accurate_solve(_mixture(state), schedules, state["reference_now"], times)
 
     def observe(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        schedules = self.schedule_batch(state)
         nfe = state["nfe"].to(torch.float64)
-        time = self.schedule.time_of_lambda(state["lambda"])
-        remaining = ((self.lambda_end - state["lambda"])
-                     / (self.lambda_end - self.lambda_start))
-        x = state["x"]
-        rms = x.pow(2).mean(dim=(1, 2)).sqrt()
-        spread = x.std(dim=1).mean(dim=1)
-        features = torch.stack([state["step"] / nfe, time / self.schedule.t_max, remaining,
+        time = schedules.time_of_lambda(state["lambda"])
+        remaining = ((state["lambda_end"] - state["lambda"])
+                     / (state["lambda_end"] - state["lambda_start"]))
+        dimension = state["dimension"].to(torch.float64)
+        scale = torch.sqrt(schedules.alpha(time) ** 2 + schedules.sigma(time) ** 2)
+        x = state["x"] / scale[:, None, None]
+        rms = (x.pow(2).sum(dim=(1, 2)) / (x.shape[1] * dimension)).sqrt()
+        spread = x.std(dim=1).sum(dim=1) / dimension
+        variance_exploding = torch.tensor([schedule.kind == "edm" for schedule in self.schedules],
+                                          dtype=torch.float64, device=self.device)
+        features = torch.stack([state["step"] / nfe, time / schedules.t_max, remaining,
                                 (nfe - state["step"]) / nfe, rms / (1 + rms),
-                                spread / (1 + spread)], dim=1)
+                                spread / (1 + spread), torch.sigmoid(state["lambda"] / 4),
+                                torch.log2(dimension) / 8,
+                                variance_exploding[state["schedule_index"]]], dim=1)
         return features.to(torch.float32)
 
     def transition(self, state, action):
@@ -162,17 +246,15 @@ class SolverScheduleEnv(BatchedEnv):
         factor = torch.tensor(TIMESTEP_FACTORS, dtype=torch.float64,
                               device=self.device)[action[:, 0]]
         last = left <= 1
-        lambda_now = state["lambda"]
-        lambda_next = torch.where(last, torch.full_like(lambda_now, self.lambda_end),
-                                  lambda_now + factor * (self.lambda_end - lambda_now) / left)
-        available = (step + 1).clamp(max=3)
-        order = torch.minimum(action[:, 2] + 1, available)
-        data_step = action[:, 1] == 0
-        midpoint = action[:, 3] == 1
+        lambda_now, lambda_end = state["lambda"], state["lambda_end"]
+        lambda_next = torch.where(last, lambda_end,
+                                  lambda_now + factor * (lambda_end - lambda_now) / left)
+        order = torch.minimum(action[:, 2] + 1, (step + 1).clamp(max=3))
+        data_step, estimate = action[:, 1] == 0, action[:, 3]
         corrector = (action[:, 4] == 1) & ~last
-        lambdas = torch.stack([lambda_now, lambda_next], dim=1)
-        times = self.schedule.time_of_lambda(lambdas)
-        alphas, sigmas = self.schedule.alpha(times), self.schedule.sigma(times)
+        schedules = self.schedule_batch(state)
+        times = schedules.time_of_lambda(torch.stack([lambda_now, lambda_next], dim=1))
+        alphas, sigmas = schedules.alpha(times), schedules.sigma(times)
         # Unavailable history slots get distinct dummy lambdas: never selected, never 0/0.
         previous_lambda = torch.where(
             torch.arange(2, device=self.device)[None, :] < step[:, None],
@@ -184,22 +266,18 @@ class SolverScheduleEnv(BatchedEnv):
                         (lambda_now, *previous_lambda.unbind(1))]
         h = (lambda_next - lambda_now)[:, None, None]
         x = state["x"]
-        predicted = solver_step(x, history, step_lambdas, order, midpoint, data_step, h,
-                               alphas, sigmas, 0)
-        mixture = _mixture(state)
-        data, eps = evaluate_model(mixture, predicted, alphas[:, 1], sigmas[:, 1])
-        extended = {True: [history[True][0], data, *history[True][1:2]],
-                    False: [history[False][0], eps, *history[False][1:2]]}
-        corrected = solver_step(x, extended, [step_lambdas[0], lambda_next[:, None, None],
-                                             step_lambdas[1]],
-                               (order + 1).clamp(max=3), torch.zeros_like(midpoint),
-                               data_step, h, alphas, sigmas, 0)
+        predicted = solver_step(x, history, step_lambdas, order, estimate, data_step, h,
+                                alphas, sigmas)
+        evaluation = evaluate_model(_mixture(state), predicted, alphas[:, 1], sigmas[:, 1])
+        corrected = corrector_step(x, history, evaluation, step_lambdas,
+                                   lambda_next[:, None, None], order, estimate, data_step, h,
+                                   alphas, sigmas)
         new_x = torch.where(corrector[:, None, None], corrected, predicted)
         next_step = step + 1
         done = next_step >= nfe
         error = (new_x - state["reference"]).norm(dim=2).mean(dim=1)
-        reward = torch.where(done, -torch.log(error), torch.zeros_like(error))
-        new_state = {**state, "x": new_x, "data": data, "noise_prediction": eps,
+        new_state = {**state, "x": new_x, "data": evaluation[0],
+                     "noise_prediction": evaluation[1],
                      "previous_data": torch.stack([state["data"],
                                                    state["previous_data"][:, 0]], dim=1),
                      "previous_noise": torch.stack([state["noise_prediction"],
@@ -207,8 +285,27 @@ class SolverScheduleEnv(BatchedEnv):
                      "previous_lambda": torch.stack([lambda_now,
                                                      state["previous_lambda"][:, 0]], dim=1),
                      "lambda": lambda_next, "step": next_step}
+        if self.reward_shaping:
+            reference_now = torch.where(done[:, None, None], state["reference"],
+                                        self.advance_reference(state, lambda_next))
+            distance = (new_x - reference_now).norm(dim=2).mean(dim=1)
+            potential = -torch.log(distance.clamp(min=1e-300))
+            reward = potential - state["potential"]
+            new_state.update({"reference_now": reference_now, "potential": potential})
+        else:
+            reward = torch.where(done, -torch.log(error), torch.zeros_like(error))
         info = {"error": torch.where(done, error, -1.0), "nfe_used": next_step}
         return new_state, reward.to(torch.float32), done, torch.zeros_like(done), info
+
+
+def _accurate_solve(mixture: GaussianMixture, schedules: ScheduleBatch, noise: torch.Tensor,
+                    times: torch.Tensor) -> torch.Tensor:
+    """Order-3 steps with correctors over ``times`` (b, M + 1) from ``noise`` (b, N, d)."""
+    count, steps = times.shape[0], times.shape[1] - 1
+    orders = torch.tensor([min(3, index + 1) for index in range(steps)], device=times.device)
+    correctors = torch.arange(steps, device=times.device) < steps - 1
+    return sample(mixture, schedules, noise, times, orders.expand(count, -1),
+                  correctors=correctors.expand(count, -1))
 
 
 class SolverScheduleOneShotEnv(SolverScheduleEnv):
@@ -220,6 +317,9 @@ class SolverScheduleOneShotEnv(SolverScheduleEnv):
 
     def __init__(self, num_envs: int = 1, **kwargs) -> None:
         super().__init__(num_envs, **kwargs)
+        if self.reward_shaping:
+            raise ValueError("reward_shaping must be False for the one-shot env (its one "
+                             "step already pays the final reward)")
         self.single_action_space = gymnasium.spaces.MultiDiscrete(list(CHOICES) * self.max_nfe)
 
     def transition(self, state, action):

@@ -9,21 +9,25 @@ decide the quality.
 Here the data distribution is a Gaussian mixture, so the denoiser E[x_0 | x_t] is exact
 and cheap in closed form: every error is the sampler's own.
 
-* :class:`NoiseSchedule`: variance-preserving schedules x_t = alpha_t x_0 + sigma_t eps
-  with alpha_t^2 + sigma_t^2 = 1, "linear" (beta from 0.1 to 20) or "cosine"; the
+* :class:`NoiseSchedule`: x_t = alpha_t x_0 + sigma_t eps, variance preserving
+  (alpha_t^2 + sigma_t^2 = 1: "linear", beta from 0.1 to 20, or "cosine") or the
+  variance-exploding EDM process ("edm": alpha_t = 1, sigma_t = t from 0.002 to 80); the
   half-log-SNR lambda_t = log(alpha_t / sigma_t) and its inverse in closed form.
+  :class:`ScheduleBatch` gives every batch row its own schedule.
 * :class:`GaussianMixture`: weights (K,), means (K, d) and covariances given by their
   eigendecompositions; exact denoiser for N samples at once.
 * :func:`sample`: the multistep exponential integrator in lambda. Every step may choose
-  its own order (1 to 3, from the previous evaluations) and prediction type ("data":
-  DPM-Solver++, "noise": DPM-Solver); DDIM is order 1, DPM-Solver++(2M) order 2 and
-  DPM-Solver++(3M) order 3 after the warm-up steps.
+  its own order (1 to 3, from the previous evaluations), prediction type ("data":
+  DPM-Solver++, "noise": DPM-Solver), derivative estimate (exact Taylor integrals or the
+  published DPM-Solver / UniPC combinations) and a UniC corrector. DDIM,
+  DPM-Solver++(2M), DPM-Solver++(3M) and UniPC (B(h) = h or e^h - 1) are fixed choices.
 * :func:`reference_solution`: a high-accuracy solve of the probability-flow ODE with
   scipy's ``solve_ivp`` (an independent integrator, for errors and tests).
 * :func:`timestep_spacing` (uniform in t, uniform in lambda, EDM), :func:`frechet_distance`
   and the shipped mixtures of :func:`make_mixture`.
 
-Shapes: samples are (N, d) float64; times are floats in (0, 1].
+Shapes: samples are (N, d) float64; times are floats in (0, t_max] (t_max = 1 for
+"linear", 0.9946 for "cosine", 80 for "edm", where t is the noise level sigma).
 """
 
 from __future__ import annotations
@@ -35,25 +39,33 @@ import torch
 
 from tunegym.core.random import hash_keys, standard_normal
 
-SCHEDULES = ("linear", "cosine")
+SCHEDULES = ("linear", "cosine", "edm")
 PREDICTIONS = ("data", "noise")
+#: Derivative estimates of a step (see :func:`sample`).
+ESTIMATES = ("taylor", "dpm_solver", "unipc_bh1")
 
 
 @dataclass(frozen=True)
 class NoiseSchedule:
-    """Variance-preserving noise schedule.
+    """A diffusion process x_t = alpha_t x_0 + sigma_t eps.
 
     Attributes:
-        kind: "linear" (beta(t) = beta_min + t (beta_max - beta_min)) or "cosine"
-            (alpha_t = cos((t + s) / (1 + s) pi / 2) / cos(s / (1 + s) pi / 2)).
+        kind: "linear" (variance preserving, beta(t) = beta_min + t (beta_max - beta_min),
+            t in [1e-3, 1]), "cosine" (variance preserving, alpha_t = cos((t + s) / (1 + s)
+            pi / 2) / cos(s / (1 + s) pi / 2), t in [1e-3, 0.9946]) or "edm" (variance
+            exploding as in Karras et al. 2022: alpha_t = 1, sigma_t = t, t in
+            [sigma_min, sigma_max]).
         beta_min, beta_max: the linear schedule's rates.
         cosine_offset: s of the cosine schedule.
+        sigma_min, sigma_max: the EDM process's noise-level range.
     """
 
     kind: str = "linear"
     beta_min: float = 0.1
     beta_max: float = 20.0
     cosine_offset: float = 0.008
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
 
     def __post_init__(self) -> None:
         if self.kind not in SCHEDULES:
@@ -62,13 +74,20 @@ class NoiseSchedule:
     @property
     def t_max(self) -> float:
         """Largest usable time (the cosine schedule's alpha reaches 0 at t = 1)."""
-        return 1.0 if self.kind == "linear" else 0.9946
+        return {"linear": 1.0, "cosine": 0.9946, "edm": self.sigma_max}[self.kind]
+
+    @property
+    def t_min(self) -> float:
+        """The time sampling ends at by default (1e-3, or sigma_min for "edm")."""
+        return self.sigma_min if self.kind == "edm" else 1e-3
 
     def log_alpha(self, t: torch.Tensor) -> torch.Tensor:
         """log alpha_t for times t (any shape)."""
         t = torch.as_tensor(t, dtype=torch.float64)
         if self.kind == "linear":
             return -0.25 * t ** 2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
+        if self.kind == "edm":
+            return torch.zeros_like(t)
         s = self.cosine_offset
         return (torch.log(torch.cos((t + s) / (1 + s) * math.pi / 2))
                 - math.log(math.cos(s / (1 + s) * math.pi / 2)))
@@ -77,16 +96,22 @@ class NoiseSchedule:
         return torch.exp(self.log_alpha(t))
 
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
+        if self.kind == "edm":
+            return torch.as_tensor(t, dtype=torch.float64).clone()
         return torch.sqrt(-torch.expm1(2.0 * self.log_alpha(t)))
 
     def lambda_(self, t: torch.Tensor) -> torch.Tensor:
         """Half log-SNR lambda_t = log alpha_t - log sigma_t (decreasing in t)."""
+        if self.kind == "edm":
+            return -torch.log(torch.as_tensor(t, dtype=torch.float64))
         log_alpha = self.log_alpha(t)
         return log_alpha - 0.5 * torch.log(-torch.expm1(2.0 * log_alpha))
 
     def time_of_lambda(self, value: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`lambda_`: the time with half log-SNR ``value``."""
         value = torch.as_tensor(value, dtype=torch.float64)
+        if self.kind == "edm":
+            return torch.exp(-value)
         log_alpha = -0.5 * torch.nn.functional.softplus(-2.0 * value)
         if self.kind == "linear":
             difference = self.beta_max - self.beta_min
@@ -97,12 +122,64 @@ class NoiseSchedule:
         return 2.0 * (1 + s) / math.pi * torch.arccos(cosine) - s
 
     def drift_and_diffusion(self, t: float) -> tuple[float, float]:
-        """f(t) = d log alpha / dt and g(t)^2 = d sigma^2/dt - 2 f(t) sigma^2 at time t."""
+        """f(t) = d log alpha / dt and g(t)^2 = d sigma^2 / dt - 2 f(t) sigma^2 at time t
+        (the forward SDE dx = f x dt + g dw with these marginals)."""
         t_tensor = torch.tensor(float(t), dtype=torch.float64, requires_grad=True)
-        log_alpha = self.log_alpha(t_tensor)
-        (drift,) = torch.autograd.grad(log_alpha, t_tensor)
-        # sigma^2 = 1 - alpha^2: d sigma^2/dt = -2 alpha^2 f, so g^2 = -2 f (alpha^2 + sigma^2)
-        return float(drift), float(-2.0 * drift)
+        log_alpha, variance = self.log_alpha(t_tensor), self.sigma(t_tensor) ** 2
+        drift = torch.autograd.grad(log_alpha, t_tensor, allow_unused=True)[0] \
+            if log_alpha.requires_grad else None
+        (variance_rate,) = torch.autograd.grad(variance, t_tensor)
+        drift = 0.0 if drift is None else float(drift)
+        return drift, float(variance_rate) - 2.0 * drift * float(variance.detach())
+
+
+class ScheduleBatch:
+    """One noise schedule per batch row, each row's picked from a few schedules.
+
+    Args:
+        schedules: the distinct schedules (a sequence of :class:`NoiseSchedule`).
+        index: (B,) int64, row -> position in ``schedules``.
+
+    The methods take times or half log-SNRs of shape (B, ...) and return (B, ...);
+    ``t_max`` and ``t_min`` are (B,) float64.
+    """
+
+    def __init__(self, schedules, index: torch.Tensor) -> None:
+        self.schedules = tuple(schedules)
+        self.index = index
+
+    def _pick(self, method: str, values: torch.Tensor) -> torch.Tensor:
+        values = torch.as_tensor(values, dtype=torch.float64)
+        picked = getattr(self.schedules[0], method)(values)
+        for position, schedule in enumerate(self.schedules[1:], start=1):
+            rows = (self.index == position).reshape(-1, *[1] * (values.dim() - 1))
+            picked = torch.where(rows, getattr(schedule, method)(values), picked)
+        return picked
+
+    def _per_row(self, name: str) -> torch.Tensor:
+        values = torch.tensor([getattr(schedule, name) for schedule in self.schedules],
+                              dtype=torch.float64, device=self.index.device)
+        return values[self.index]
+
+    @property
+    def t_max(self) -> torch.Tensor:
+        return self._per_row("t_max")
+
+    @property
+    def t_min(self) -> torch.Tensor:
+        return self._per_row("t_min")
+
+    def alpha(self, t: torch.Tensor) -> torch.Tensor:
+        return self._pick("alpha", t)
+
+    def sigma(self, t: torch.Tensor) -> torch.Tensor:
+        return self._pick("sigma", t)
+
+    def lambda_(self, t: torch.Tensor) -> torch.Tensor:
+        return self._pick("lambda_", t)
+
+    def time_of_lambda(self, value: torch.Tensor) -> torch.Tensor:
+        return self._pick("time_of_lambda", value)
 
 
 class GaussianMixture:
@@ -110,9 +187,12 @@ class GaussianMixture:
     them (one per schedule or env).
 
     Args:
-        weights: (..., K) positive mixture weights (normalised here).
+        weights: (..., K) non-negative mixture weights with a positive sum (normalised
+            here; a zero weight pads a mixture with fewer components).
         means: (..., K, d).
-        eigenvalues: (..., K, d) positive covariance eigenvalues.
+        eigenvalues: (..., K, d) non-negative covariance eigenvalues (a zero makes the
+            component a point mass along that direction: how a mixture in fewer
+            dimensions is padded).
         eigenvectors: (..., K, d, d) orthonormal columns, or None for the identity
             (axis-aligned covariances).
     The leading dims (...) are the mixture batch (empty for one mixture).
@@ -121,8 +201,9 @@ class GaussianMixture:
     def __init__(self, weights: torch.Tensor, means: torch.Tensor, eigenvalues: torch.Tensor,
                  eigenvectors: torch.Tensor | None = None) -> None:
         weights = torch.as_tensor(weights, dtype=torch.float64)
-        if weights.dim() < 1 or bool((weights <= 0).any()):
-            raise ValueError("weights must be positive, shape (..., K)")
+        if weights.dim() < 1 or bool((weights < 0).any()) \
+                or bool((weights.sum(dim=-1) <= 0).any()):
+            raise ValueError("weights must be non-negative with a positive sum, shape (..., K)")
         self.log_weights = torch.log(weights / weights.sum(dim=-1, keepdim=True))
         self.means = torch.as_tensor(means, dtype=torch.float64)
         self.eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float64)
@@ -130,8 +211,8 @@ class GaussianMixture:
             raise ValueError(f"means and eigenvalues must have shape (..., K, d) matching "
                              f"weights {tuple(weights.shape)}, got {tuple(self.means.shape)} "
                              f"and {tuple(self.eigenvalues.shape)}")
-        if bool((self.eigenvalues <= 0).any()):
-            raise ValueError("eigenvalues must be positive")
+        if bool((self.eigenvalues < 0).any()):
+            raise ValueError("eigenvalues must be non-negative")
         self.eigenvectors = (None if eigenvectors is None
                              else torch.as_tensor(eigenvectors, dtype=torch.float64))
         if self.eigenvectors is not None and \
@@ -195,7 +276,8 @@ class GaussianMixture:
         return (responsibility[..., None] * posterior_means).sum(dim=-2)
 
 
-def _check_timesteps(schedule: NoiseSchedule, timesteps: torch.Tensor) -> torch.Tensor:
+def _check_timesteps(schedule: NoiseSchedule | ScheduleBatch,
+                     timesteps: torch.Tensor) -> torch.Tensor:
     """(S, M + 1) strictly decreasing times in (0, t_max]; a (M + 1,) input becomes S = 1."""
     timesteps = torch.as_tensor(timesteps, dtype=torch.float64)
     timesteps = timesteps[None] if timesteps.dim() == 1 else timesteps
@@ -203,16 +285,24 @@ def _check_timesteps(schedule: NoiseSchedule, timesteps: torch.Tensor) -> torch.
         raise ValueError("timesteps must be (M + 1,) or (S, M + 1) with M = NFE >= 1 steps")
     if not bool((timesteps[:, 1:] < timesteps[:, :-1]).all()):
         raise ValueError(f"timesteps must strictly decrease, got {timesteps.tolist()}")
-    if not (float(timesteps.min()) > 0 and float(timesteps.max()) <= schedule.t_max):
-        raise ValueError(f"timesteps must lie in (0, {schedule.t_max}]")
+    t_max = torch.as_tensor(schedule.t_max, dtype=torch.float64, device=timesteps.device)
+    if not (float(timesteps.min()) > 0 and bool((timesteps.max(dim=1).values <= t_max).all())):
+        raise ValueError(f"timesteps must lie in (0, t_max], t_max = {t_max.tolist()}")
     return timesteps
 
 
-def _per_step(name: str, values, shape: tuple[int, int], default, dtype) -> torch.Tensor:
-    """A per-step choice as an (S, M) tensor from None, a list (M,) or a tensor (S, M)."""
+def _per_step(name: str, values, shape: tuple[int, int], default, dtype,
+              allowed: tuple[str, ...] = ()) -> torch.Tensor:
+    """A per-step choice as an (S, M) tensor from None, a list (M,) or a tensor (S, M);
+    strings in a list are replaced by their position in ``allowed``."""
     if values is None:
         return torch.full(shape, default, dtype=dtype)
-    tensor = torch.as_tensor(values, dtype=dtype)
+    if allowed and not isinstance(values, torch.Tensor):
+        if any(isinstance(value, str) and value not in allowed for value in values):
+            raise ValueError(f"{name} must be in {allowed}, got {list(values)!r}")
+        values = [allowed.index(value) if isinstance(value, str) else value
+                  for value in values]
+    tensor = torch.as_tensor(values).to(dtype)
     tensor = tensor[None].expand(shape[0], -1) if tensor.dim() == 1 else tensor
     if tuple(tensor.shape) != shape:
         raise ValueError(f"{name} must have one entry per step: shape {shape[1:]} or {shape}, "
@@ -243,31 +333,35 @@ def _exponential_weights(h: torch.Tensor, data: bool) -> tuple[torch.Tensor, ...
     return torch.expm1(h), torch.expm1(h) - h, torch.expm1(h) - h - h * h / 2
 
 
-def _increment(values, lambdas, order, midpoint, h, data):
+def _increment(values, lambdas, order, estimate, h, data, corrector):
     """The model integral of one step for every schedule: (S, N, d).
 
-    values/lambdas: the available evaluations, the step's own first; order (S,) 1..3,
-    midpoint (S,) bool (order-2 steps: DPM-Solver's published (1 + 1/(2r)) combination
-    instead of the Taylor term)."""
+    values/lambdas: the available evaluations, the step's own first (a corrector's
+    second is the new point); order (S,) 1..3; estimate (S,) a position in
+    :data:`ESTIMATES`; corrector: whether this is a corrector's re-take (a Python bool)."""
     weights = _exponential_weights(h, data)
     increment = weights[0] * values[0]
     if len(values) >= 2:
-        order_view = order[:, None, None]
-        first, _ = _derivatives(values[:2], lambdas[:2])
-        second_order = torch.where(midpoint[:, None, None],
-                                   weights[0] * first * h / 2, weights[1] * first)
+        order_view, estimate_view = order[:, None, None], estimate[:, None, None]
+        slope, _ = _derivatives(values[:2], lambdas[:2])
+        # UniPC's B(h) rho h slope with rho = 1/2: B(h) = weights[0] (= e^h - 1 in the noise
+        # form: DPM-Solver's 2M midpoint, UniPC "bh2") or B(h) = h (UniPC "bh1").
+        published = torch.where(estimate_view == 1, weights[0], h) * slope * h / 2
+        second_order = torch.where(estimate_view == 0, weights[1] * slope, published)
         increment = increment + torch.where(order_view >= 2, second_order, 0.0)
         if len(values) >= 3:
-            first, second = _derivatives(values[:3], lambdas[:3])
-            third_order = weights[1] * first + weights[2] * second
+            slope, curvature = _derivatives(values[:3], lambdas[:3])
+            if not corrector:          # DPM-Solver(++)-3M weighs the curvature term by 1/2
+                curvature = torch.where(estimate_view == 1, 0.5 * curvature, curvature)
+            third_order = weights[1] * slope + weights[2] * curvature
             increment = torch.where(order_view >= 3,
                                     weights[0] * values[0] + third_order, increment)
     return increment
 
 
-def sample(mixture: GaussianMixture, schedule: NoiseSchedule, noise: torch.Tensor,
-           timesteps: torch.Tensor, orders=None, predictions=None, correctors=None,
-           midpoints=None) -> torch.Tensor:
+def sample(mixture: GaussianMixture, schedule: NoiseSchedule | ScheduleBatch,
+           noise: torch.Tensor, timesteps: torch.Tensor, orders=None, predictions=None,
+           correctors=None, estimates=None) -> torch.Tensor:
     """Solve the probability-flow ODE for S solver schedules at once.
 
     Exponential integrator in lambda with the model (the data prediction x0_hat or the
@@ -280,23 +374,36 @@ def sample(mixture: GaussianMixture, schedule: NoiseSchedule, noise: torch.Tenso
     * noise: x' = alpha'/alpha x - sigma' [(e^h - 1) eps + (e^h - 1 - h) a
       + (e^h - 1 - h - h^2/2) b]  (the DPM-Solver family).
 
-    Order 1 is DDIM for either prediction; order k has local error O(h^(k+1)). A
-    ``midpoint`` order-2 step uses the published DPM-Solver(++) 2M combination
-    (1 - e^-h) (m0 + (m0 - m1) / (2 r)), r = h_prev / h, instead of the Taylor term.
-    A ``corrector`` step (UniC-style, no extra evaluation) re-takes the step with the
-    polynomial through one more point, the model evaluated at the predicted x' (that
-    evaluation is the next step's); it is not allowed on the last step.
+    Order 1 is DDIM for either prediction; order k has local error O(h^(k+1)).
+
+    ``estimates`` picks how the derivatives enter, per step:
+
+    * "taylor": the exact integrals above (for three points this is UniPC's UniP-3 and,
+      in a corrector, UniC-2: both solve for the exact weights);
+    * "dpm_solver": the published DPM-Solver(++) multistep combinations: with two points
+      B(h) h a / 2, B(h) = 1 - e^-h (data) or e^h - 1 (noise) in place of the a term
+      (the 2M midpoint rule, which is also UniPC's UniP-2 / UniC-1 with B(h) = "bh2");
+      with three points the curvature term weighted by 1/2 (the published 3M rule);
+    * "unipc_bh1": two points as UniPC's UniP-2 / UniC-1 with B(h) = h, i.e. h^2 a / 2;
+      three points as "taylor".
+
+    A ``corrector`` step (UniC, no extra evaluation) re-takes the step with the polynomial
+    through one more point (order + 1, at most 3), the model evaluated at the predicted
+    x' (that evaluation is the next step's); it is not allowed on the last step.
 
     Args:
-        mixture: one mixture, or a batch of S (one per schedule).
-        schedule: the noise schedule.
+        mixture: one mixture, or a batch of S (one per schedule); anything with
+            ``denoise(x, alpha, sigma)`` (e.g. a trained denoiser) works.
+        schedule: the noise schedule, or a :class:`ScheduleBatch` of S rows.
         noise: (N, d) or (S, N, d) samples at timesteps[..., 0].
         timesteps: (M + 1,) or (S, M + 1) strictly decreasing; M = NFE.
         orders: per step 1..3 (default 1), step i may use order <= i + 1: list (M,) or
             tensor (S, M).
         predictions: per step "data" / "noise", or bool tensor (S, M) (True = data);
             default data.
-        correctors, midpoints: per step bool, default False.
+        correctors: per step bool, default False.
+        estimates: per step a name in :data:`ESTIMATES` or its position (tensor (S, M));
+            default "taylor".
 
     Returns:
         (N, d) for one schedule given as (M + 1,), else (S, N, d).
@@ -305,20 +412,18 @@ def sample(mixture: GaussianMixture, schedule: NoiseSchedule, noise: torch.Tenso
     timesteps = _check_timesteps(schedule, timesteps)
     count, steps = timesteps.shape[0], timesteps.shape[1] - 1
     shape = (count, steps)
-    if predictions is not None and not isinstance(predictions, torch.Tensor):
-        for prediction in predictions:
-            if prediction not in PREDICTIONS:
-                raise ValueError(f"predictions must be in {PREDICTIONS}, got {prediction!r}")
-        predictions = [prediction == "data" for prediction in predictions]
     orders = _per_step("orders", orders, shape, 1, torch.int64)
-    data_steps = _per_step("predictions", predictions, shape, True, torch.bool)
+    data_steps = _per_step("predictions", predictions, shape, True, torch.bool,
+                           allowed=("noise", "data"))
     correctors = _per_step("correctors", correctors, shape, False, torch.bool)
-    midpoints = _per_step("midpoints", midpoints, shape, False, torch.bool)
+    estimates = _per_step("estimates", estimates, shape, 0, torch.int64, allowed=ESTIMATES)
     for index in range(steps):
         bad = (orders[:, index] < 1) | (orders[:, index] > min(3, index + 1))
         if bool(bad.any()):
             raise ValueError(f"orders[{index}] must be in 1..{min(3, index + 1)} (step {index} "
                              f"has {index + 1} evaluations), got {orders[:, index].tolist()}")
+    if bool(((estimates < 0) | (estimates >= len(ESTIMATES))).any()):
+        raise ValueError(f"estimates must be positions in {ESTIMATES}")
     if bool(correctors[:, -1].any()):
         raise ValueError("correctors must be False on the last step (it would need an extra "
                          "model evaluation)")
@@ -333,22 +438,20 @@ def sample(mixture: GaussianMixture, schedule: NoiseSchedule, noise: torch.Tenso
         history[False].insert(0, evaluation[1])
         step_lambdas = [lambdas[:, index - j] for j in range(min(index + 1, 3))]
         h = lambdas[:, index + 1] - lambdas[:, index]
+        step_alphas, step_sigmas = alphas[:, index:index + 2], sigmas[:, index:index + 2]
         predicted = solver_step(x, history, step_lambdas, orders[:, index],
-                               midpoints[:, index], data_steps[:, index], h, alphas, sigmas,
-                               index)
+                                estimates[:, index], data_steps[:, index], h, step_alphas,
+                                step_sigmas)
         if index + 1 == steps:
             return predicted[0] if single else predicted
         # The model at the predicted point: the next step's evaluation for every schedule,
         # and the extra point of this step's corrector where one is asked for.
         evaluation = evaluate_model(mixture, predicted, alphas[:, index + 1], sigmas[:, index + 1])
         if bool(correctors[:, index].any()):
-            extended = {data: [history[data][0], evaluation[0 if data else 1],
-                               *history[data][1:]] for data in (True, False)}
-            corrected = solver_step(x, extended, [step_lambdas[0], lambdas[:, index + 1],
-                                                 *step_lambdas[1:]],
-                                   (orders[:, index] + 1).clamp(max=3),
-                                   torch.zeros_like(midpoints[:, index]), data_steps[:, index],
-                                   h, alphas, sigmas, index)
+            corrected = corrector_step(x, history, evaluation, step_lambdas,
+                                       lambdas[:, index + 1], orders[:, index],
+                                       estimates[:, index], data_steps[:, index], h,
+                                       step_alphas, step_sigmas)
             x = torch.where(correctors[:, index, None, None], corrected, predicted)
         else:
             x = predicted
@@ -356,25 +459,50 @@ def sample(mixture: GaussianMixture, schedule: NoiseSchedule, noise: torch.Tenso
 
 
 def evaluate_model(mixture: GaussianMixture, x: torch.Tensor, alpha: torch.Tensor,
-              sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One model evaluation: (data prediction, noise prediction), each (S, N, d)."""
+                   sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One model evaluation at x (S, N, d) with alpha, sigma (S,): (data prediction,
+    noise prediction), each (S, N, d)."""
     data = mixture.denoise(x, alpha, sigma)
     return data, (x - alpha[:, None, None] * data) / sigma[:, None, None]
 
 
-def solver_step(x, history, step_lambdas, order, midpoint, data_step, h, alphas, sigmas, index):
-    """One exponential-integrator step from timesteps[index] for every schedule, in the
-    data or the noise form per schedule: (S, N, d)."""
+def solver_step(x, history, step_lambdas, order, estimate, data_step, h, alphas, sigmas,
+                corrector: bool = False):
+    """One exponential-integrator step for every schedule, in the data or the noise form
+    per schedule: (S, N, d).
+
+    Args:
+        x: (S, N, d) samples at the step's start.
+        history: {True: data predictions, False: noise predictions}, lists of (S, N, d),
+            the step's own evaluation first (then the corrector's new point, if any).
+        step_lambdas: the lambdas of those evaluations, each (S, 1, 1).
+        order, estimate: (S,) int64; data_step: (S,) bool.
+        h: (S, 1, 1) the step in lambda.
+        alphas, sigmas: (S, 2) at the step's start and end.
+        corrector: whether this is a corrector's re-take.
+    """
     results = []
     for data in (True, False):
         values = history[data][:len(step_lambdas)]
-        increment = _increment(values, step_lambdas, order, midpoint, h, data)
+        increment = _increment(values, step_lambdas, order, estimate, h, data, corrector)
         if data:
-            ratio, scale = sigmas[:, index + 1] / sigmas[:, index], alphas[:, index + 1]
+            ratio, scale = sigmas[:, 1] / sigmas[:, 0], alphas[:, 1]
         else:
-            ratio, scale = alphas[:, index + 1] / alphas[:, index], -sigmas[:, index + 1]
+            ratio, scale = alphas[:, 1] / alphas[:, 0], -sigmas[:, 1]
         results.append(ratio[:, None, None] * x + scale[:, None, None] * increment)
     return torch.where(data_step[:, None, None], results[0], results[1])
+
+
+def corrector_step(x, history, evaluation, step_lambdas, lambda_next, order, estimate,
+                   data_step, h, alphas, sigmas):
+    """The UniC re-take of a step: :func:`solver_step` with the model ``evaluation``
+    (data, noise) at the predicted point (lambda ``lambda_next`` (S, 1, 1)) as one more
+    interpolation point, at order + 1 (at most 3): (S, N, d)."""
+    extended = {data: [history[data][0], evaluation[0 if data else 1], *history[data][1:]]
+                for data in (True, False)}
+    return solver_step(x, extended, [step_lambdas[0], lambda_next, *step_lambdas[1:]],
+                       (order + 1).clamp(max=3), estimate, data_step, h, alphas, sigmas,
+                       corrector=True)
 
 
 def reference_solution(mixture: GaussianMixture, schedule: NoiseSchedule, noise: torch.Tensor,
@@ -406,9 +534,10 @@ SPACINGS = ("uniform_time", "uniform_lambda", "edm")
 
 
 def timestep_spacing(schedule: NoiseSchedule, steps: int, spacing: str = "uniform_lambda",
-                     t_start: float | None = None, t_end: float = 1e-3,
+                     t_start: float | None = None, t_end: float | None = None,
                      rho: float = 7.0) -> torch.Tensor:
-    """The (steps + 1,) decreasing times of a fixed solver schedule.
+    """The (steps + 1,) decreasing times of a fixed solver schedule, from ``t_start``
+    (default ``schedule.t_max``) to ``t_end`` (default ``schedule.t_min``).
 
     * "uniform_time": equal steps in t;
     * "uniform_lambda": equal steps in the half log-SNR (DPM-Solver's default);
@@ -420,6 +549,7 @@ def timestep_spacing(schedule: NoiseSchedule, steps: int, spacing: str = "unifor
     if spacing not in SPACINGS:
         raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     start = schedule.t_max if t_start is None else t_start
+    t_end = schedule.t_min if t_end is None else t_end
     if not 0 < t_end < start <= schedule.t_max:
         raise ValueError(f"need 0 < t_end < t_start <= {schedule.t_max}, got {t_end}, {start}")
     fraction = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
@@ -489,6 +619,54 @@ def mixture_parameters(kind: str, dimension: int,
     eigenvectors = torch.linalg.qr(random_matrices)[0]
     return {"weights": weights.contiguous(), "means": means,
             "eigenvalues": eigenvalues.contiguous(), "eigenvectors": eigenvectors}
+
+
+#: Components of each shipped mixture kind.
+MIXTURE_COMPONENTS = {"two_modes": 2, "ill_conditioned": 3, "many_modes": 16}
+
+
+def padded_mixture_parameters(kinds: tuple[str, ...], dimensions: tuple[int, ...],
+                              kind_index: torch.Tensor, dimension_index: torch.Tensor,
+                              keys: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Parameters of b mixtures of different kinds and dimensions, padded to one shape so
+    they batch: row i is :func:`mixture_parameters` of ``kinds[kind_index[i]]`` in
+    ``dimensions[dimension_index[i]]`` dimensions from ``keys[i]``, padded with
+    zero-weight components and, past its dimension, with zero means and zero eigenvalues
+    (a point mass at 0: with zero initial noise there the samples, the model and every
+    solver stay exactly 0 in the padded coordinates).
+
+    Args:
+        kinds, dimensions: the choices; kind_index, dimension_index, keys: (b,) int64.
+
+    Returns:
+        ``weights`` (b, K), ``means`` and ``eigenvalues`` (b, K, D), ``eigenvectors``
+        (b, K, D, D) with K the most components and D the largest dimension.
+    """
+    count, device = keys.shape[0], keys.device
+    components = max(MIXTURE_COMPONENTS[kind] for kind in kinds)
+    largest = max(dimensions)
+    padded = {"weights": torch.zeros(count, components, dtype=torch.float64, device=device),
+              "means": torch.zeros(count, components, largest, dtype=torch.float64,
+                                   device=device),
+              "eigenvalues": torch.ones(count, components, largest, dtype=torch.float64,
+                                        device=device),
+              "eigenvectors": torch.eye(largest, dtype=torch.float64, device=device).repeat(
+                  count, components, 1, 1)}
+    for kind_position, kind in enumerate(kinds):
+        for dimension_position, dimension in enumerate(dimensions):
+            rows = ((kind_index == kind_position)
+                    & (dimension_index == dimension_position)).nonzero()[:, 0]
+            if rows.numel() == 0:
+                continue
+            parameters = mixture_parameters(kind, dimension, keys[rows])
+            used = parameters["weights"].shape[1]
+            padded["weights"][rows, :used] = parameters["weights"]
+            padded["means"][rows, :used, :dimension] = parameters["means"]
+            padded["eigenvalues"][rows, :used, :dimension] = parameters["eigenvalues"]
+            padded["eigenvalues"][rows, :used, dimension:] = 0.0
+            padded["eigenvectors"][rows, :used, :dimension, :dimension] = \
+                parameters["eigenvectors"]
+    return padded
 
 
 def make_mixture(name: str, dimension: int, seed: int = 0) -> GaussianMixture:
