@@ -7,7 +7,7 @@ import torch
 
 from tests.simulators.published_solvers import dpm_solver_multistep, unipc
 from tunegym.baselines.solver_schedule import fixed_solver_errors
-from tunegym.envs.solver_schedule import MIXTURE_KEYS, SolverScheduleEnv, _mixture
+from tunegym.envs.solver_schedule import SolverScheduleEnv, row_mixture
 
 PUBLISHED = {
     "DPM-Solver++(2M)": lambda *args: dpm_solver_multistep(*args, order=2),
@@ -27,7 +27,7 @@ def test_baselines_equal_the_published_algorithms(solver, schedule):
     errors = fixed_solver_errors(env, solver, "edm", 6)
     times = env.timesteps(env.state, 6, "edm")
     for b in range(2):
-        mixture = _mixture({name: env.state[name][b] for name in MIXTURE_KEYS})
+        mixture = row_mixture(env.state, b)
         expected = PUBLISHED[solver](mixture, env.schedules[0], env.state["x"][b], times[b])
         error = (expected - env.state["reference"][b]).norm(dim=1).mean()
         assert errors[b].item() == pytest.approx(error.item(), rel=1e-9)

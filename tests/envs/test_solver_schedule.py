@@ -13,6 +13,7 @@ from tunegym.envs.solver_schedule import (
     SolverScheduleOneShotEnv,
     _accurate_solve,
     _mixture,
+    row_mixture,
 )
 from tunegym.simulators.diffusion import reference_solution, timestep_spacing
 
@@ -37,7 +38,7 @@ def test_uniform_midpoint_choices_reproduce_dpm_solver_pp_2m():
     initial, total, info = run_episode(env, DPM_SOLVER_PP_2M)
     times = timestep_spacing(env.schedules[0], 5, "uniform_lambda")
     for b in range(2):
-        mixture = _mixture({name: initial[name][b] for name in MIXTURE_KEYS})
+        mixture = row_mixture(initial, b)
         expected = dpm_solver_multistep(mixture, env.schedules[0], initial["x"][b], times, 2)
         assert torch.allclose(env.state["x"][b], expected, atol=1e-10)
         error = (expected - initial["reference"][b]).norm(dim=1).mean()
@@ -49,7 +50,7 @@ def test_reference_is_far_more_accurate_than_any_schedule():
     env = SolverScheduleEnv(num_envs=1, num_samples=8, dimension=3, mixture="many_modes")
     env.reset(torch.tensor([3]))
     state = env.state
-    mixture = _mixture({name: state[name][0] for name in MIXTURE_KEYS})
+    mixture = row_mixture(state, 0)
     schedule = env.schedules[0]
     exact = reference_solution(mixture, schedule, state["x"][0], schedule.t_max, schedule.t_min)
     reference_error = (state["reference"][0] - exact).norm(dim=1).mean().item()
@@ -121,13 +122,11 @@ def test_mixed_instances_are_padded_exactly():
     assert len({int(w.gt(0).sum()) for w in env.state["weights"]}) == 2
     for b in range(12):
         schedule, dimension = env.schedules[int(kinds[b])], int(env.state["dimension"][b])
-        row = {name: initial[name][b] for name in MIXTURE_KEYS}
+        row = {name: initial[name][b] for name in MIXTURE_KEYS if name in initial}
         used = int(row["weights"].gt(0).sum())
         mixture = _mixture({"weights": row["weights"][:used],
                             "means": row["means"][:used, :dimension],
-                            "eigenvalues": row["eigenvalues"][:used, :dimension],
-                            "eigenvectors": row["eigenvectors"][:used, :dimension,
-                                                                :dimension]})
+                            "eigenvalues": row["eigenvalues"][:used, :dimension]})
         noise = initial["x"][b, :, :dimension]
         times = timestep_spacing(schedule, 200, "uniform_lambda")
         from tunegym.simulators.diffusion import ScheduleBatch
@@ -175,7 +174,7 @@ def test_shaping_potential_is_the_distance_to_the_reference_trajectory():
     _, reward, _, _, _ = env.step(DPM_SOLVER_PP_2M.expand(2, -1))
     schedule = env.schedules[0]
     for b in range(2):
-        mixture = _mixture({name: initial[name][b] for name in MIXTURE_KEYS})
+        mixture = row_mixture(initial, b)
         time = schedule.time_of_lambda(env.state["lambda"][b])
         exact = reference_solution(mixture, schedule, initial["x"][b], schedule.t_max,
                                    float(time))

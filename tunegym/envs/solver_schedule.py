@@ -84,7 +84,13 @@ MIXTURE_KEYS = ("weights", "means", "eigenvalues", "eigenvectors")
 
 
 def _mixture(state: dict[str, torch.Tensor]) -> GaussianMixture:
-    return GaussianMixture(*(state[key] for key in MIXTURE_KEYS))
+    """The batch of mixtures in ``state`` (no eigenvectors: isotropic covariances)."""
+    return GaussianMixture(*(state.get(key) for key in MIXTURE_KEYS))
+
+
+def row_mixture(state: dict[str, torch.Tensor], row: int) -> GaussianMixture:
+    """The (padded) mixture of env ``row`` alone, unbatched."""
+    return _mixture({key: state[key][row] for key in MIXTURE_KEYS if key in state})
 
 
 def instance_choices(name: str, value, split: str, check: Callable[[object], None]) -> tuple:

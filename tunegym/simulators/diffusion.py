@@ -609,13 +609,17 @@ def frechet_distance(samples: torch.Tensor, reference: torch.Tensor) -> torch.Te
 
 # --------------------------------------------------------------------- mixtures
 MIXTURES = ("two_modes", "ill_conditioned", "many_modes")
+#: The kinds whose components have rotated (non-isotropic) covariances.
+ROTATED_MIXTURES = ("ill_conditioned",)
 
 
 def mixture_parameters(kind: str, dimension: int,
                        keys: torch.Tensor) -> dict[str, torch.Tensor]:
     """Parameters of b mixtures of one kind, drawn counter-based from keys (b,) (see
     :func:`make_mixture` for the kinds): ``weights`` (b, K), ``means`` (b, K, d),
-    ``eigenvalues`` (b, K, d), ``eigenvectors`` (b, K, d, d)."""
+    ``eigenvalues`` (b, K, d) and, for the kinds with rotated covariances
+    (:data:`ROTATED_MIXTURES`), ``eigenvectors`` (b, K, d, d) (the isotropic kinds need
+    none: a rotation leaves their covariances unchanged)."""
     count, device = keys.shape[0], keys.device
     if kind == "two_modes":
         direction = standard_normal(keys, (dimension,), stream=40)
@@ -635,11 +639,13 @@ def mixture_parameters(kind: str, dimension: int,
         weights = torch.ones(count, 16, dtype=torch.float64, device=device)
         eigenvalues = torch.full((count, 16, dimension), 0.05, dtype=torch.float64,
                                  device=device)
-    components = means.shape[1]
-    random_matrices = standard_normal(keys, (components, dimension, dimension), stream=43)
-    eigenvectors = torch.linalg.qr(random_matrices)[0]
-    return {"weights": weights.contiguous(), "means": means,
-            "eigenvalues": eigenvalues.contiguous(), "eigenvectors": eigenvectors}
+    parameters = {"weights": weights.contiguous(), "means": means,
+                  "eigenvalues": eigenvalues.contiguous()}
+    if kind in ROTATED_MIXTURES:
+        random_matrices = standard_normal(keys, (means.shape[1], dimension, dimension),
+                                          stream=43)
+        parameters["eigenvectors"] = torch.linalg.qr(random_matrices)[0]
+    return parameters
 
 
 #: Components of each shipped mixture kind.
@@ -660,8 +666,9 @@ def padded_mixture_parameters(kinds: tuple[str, ...], dimensions: tuple[int, ...
         kinds, dimensions: the choices; kind_index, dimension_index, keys: (b,) int64.
 
     Returns:
-        ``weights`` (b, K), ``means`` and ``eigenvalues`` (b, K, D), ``eigenvectors``
-        (b, K, D, D) with K the most components and D the largest dimension.
+        ``weights`` (b, K), ``means`` and ``eigenvalues`` (b, K, D) and, if a kind has
+        rotated covariances, ``eigenvectors`` (b, K, D, D) (identity for the other
+        rows), with K the most components and D the largest dimension.
     """
     count, device = keys.shape[0], keys.device
     components = max(MIXTURE_COMPONENTS[kind] for kind in kinds)
@@ -670,9 +677,10 @@ def padded_mixture_parameters(kinds: tuple[str, ...], dimensions: tuple[int, ...
               "means": torch.zeros(count, components, largest, dtype=torch.float64,
                                    device=device),
               "eigenvalues": torch.ones(count, components, largest, dtype=torch.float64,
-                                        device=device),
-              "eigenvectors": torch.eye(largest, dtype=torch.float64, device=device).repeat(
-                  count, components, 1, 1)}
+                                        device=device)}
+    if any(kind in ROTATED_MIXTURES for kind in kinds):
+        padded["eigenvectors"] = torch.eye(largest, dtype=torch.float64,
+                                           device=device).repeat(count, components, 1, 1)
     for kind_position, kind in enumerate(kinds):
         for dimension_position, dimension in enumerate(dimensions):
             rows = ((kind_index == kind_position)
@@ -685,8 +693,9 @@ def padded_mixture_parameters(kinds: tuple[str, ...], dimensions: tuple[int, ...
             padded["means"][rows, :used, :dimension] = parameters["means"]
             padded["eigenvalues"][rows, :used, :dimension] = parameters["eigenvalues"]
             padded["eigenvalues"][rows, :used, dimension:] = 0.0
-            padded["eigenvectors"][rows, :used, :dimension, :dimension] = \
-                parameters["eigenvectors"]
+            if "eigenvectors" in parameters:
+                padded["eigenvectors"][rows, :used, :dimension, :dimension] = \
+                    parameters["eigenvectors"]
     return padded
 
 
