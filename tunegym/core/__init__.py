@@ -1,7 +1,13 @@
 """The contract every tunegym env family shares (see DESIGN.md, "The one contract")."""
 
 from tunegym.core.adapters import SingleEnv, TorchVectorEnv, derive_envs
-from tunegym.core.batched import BatchedEnv, check_action, check_choice, check_integer
+from tunegym.core.batched import (
+    BatchedEnv,
+    check_action,
+    check_choice,
+    check_integer,
+    split_choices,
+)
 from tunegym.core.registration import register_family, registered_ids
 
 __all__ = [
@@ -14,4 +20,5 @@ __all__ = [
            "derive_envs",
            "register_family",
            "registered_ids",
+           "split_choices",
 ]

@@ -15,6 +15,7 @@ from it, so no family writes vectorisation, seeding or autoreset code.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import gymnasium
@@ -56,6 +57,25 @@ def check_integer(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def split_choices(name: str, value, split: str, check: Callable[[object], None]) -> tuple:
+    """The choices of instance parameter ``name`` on ``split``: ``value`` is one value, a
+    list (drawn per episode) or a dict with exactly the split names as keys, each one
+    value or a list. ``check`` raises for a bad single value."""
+    if isinstance(value, Mapping):
+        if set(value) != set(SPLIT_KEYS):
+            raise ValueError(f"{name} given per split must have exactly the keys "
+                             f"{sorted(SPLIT_KEYS)}, got {sorted(value)}")
+        per_split = {key: split_choices(name, choice, key, check)
+                     for key, choice in value.items()}
+        return per_split[split]
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise ValueError(f"{name} must not be an empty list")
+    for single in values:
+        check(single)
+    return tuple(dict.fromkeys(values))
 
 
 def check_action(space: gymnasium.Space, action: torch.Tensor, num_envs: int) -> None:

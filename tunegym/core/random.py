@@ -116,3 +116,8 @@ def next_episode_seed(seeds: torch.Tensor) -> torch.Tensor:
     high = hash_keys(seeds, 0x51ED270B)
     low = hash_keys(seeds, 0x6A09E667)
     return ((high & 0x7FFFFFFF) << 32) | low
+
+
+def choice_index(keys: torch.Tensor, count: int, stream: int) -> torch.Tensor:
+    """(b,) int64 uniform draws from range(count), one per key (b,), counter-based."""
+    return (uniform(keys, (1,), stream=stream)[:, 0] * count).long().clamp(max=count - 1)

@@ -48,15 +48,12 @@ agents' view.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
 import gymnasium
 import numpy as np
 import torch
 
-from tunegym.core import BatchedEnv, check_choice, check_integer, derive_envs
-from tunegym.core.batched import SPLIT_KEYS
-from tunegym.core.random import hash_keys, standard_normal, uniform
+from tunegym.core import BatchedEnv, check_choice, check_integer, derive_envs, split_choices
+from tunegym.core.random import choice_index, hash_keys, standard_normal
 from tunegym.simulators.diffusion import (
     ESTIMATES,
     MIXTURES,
@@ -93,25 +90,6 @@ def row_mixture(state: dict[str, torch.Tensor], row: int) -> GaussianMixture:
     return _mixture({key: state[key][row] for key in MIXTURE_KEYS if key in state})
 
 
-def instance_choices(name: str, value, split: str, check: Callable[[object], None]) -> tuple:
-    """The choices of instance parameter ``name`` on ``split``: ``value`` is one value, a
-    list (drawn per episode) or a dict with exactly the split names as keys, each one
-    value or a list. ``check`` raises for a bad single value."""
-    if isinstance(value, Mapping):
-        if set(value) != set(SPLIT_KEYS):
-            raise ValueError(f"{name} given per split must have exactly the keys "
-                             f"{sorted(SPLIT_KEYS)}, got {sorted(value)}")
-        per_split = {key: instance_choices(name, choice, key, check)
-                     for key, choice in value.items()}
-        return per_split[split]
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    if not values:
-        raise ValueError(f"{name} must not be an empty list")
-    for single in values:
-        check(single)
-    return tuple(dict.fromkeys(values))
-
-
 def _check_dimension(value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 256:
         raise ValueError(f"dimension must be an int in [2, 256] (or a list of them), "
@@ -142,13 +120,13 @@ class SolverScheduleEnv(BatchedEnv):
                  mixture="two_modes", dimension=8, schedule="linear", nfe=6,
                  num_samples: int = 256, reward_shaping: bool = False) -> None:
         super().__init__(num_envs, device, split)
-        self.mixture_kinds = instance_choices(
+        self.mixture_kinds = split_choices(
             "mixture", mixture, split, lambda value: check_choice("mixture", value, MIXTURES))
-        self.dimensions = instance_choices("dimension", dimension, split, _check_dimension)
-        self.schedules = tuple(NoiseSchedule(kind) for kind in instance_choices(
+        self.dimensions = split_choices("dimension", dimension, split, _check_dimension)
+        self.schedules = tuple(NoiseSchedule(kind) for kind in split_choices(
             "schedule", schedule, split,
             lambda value: check_choice("schedule", value, SCHEDULES)))
-        self.nfe_choices = torch.tensor(sorted(instance_choices("nfe", nfe, split, _check_nfe)),
+        self.nfe_choices = torch.tensor(sorted(split_choices("nfe", nfe, split, _check_nfe)),
                                         device=self.device)
         self.max_nfe = int(self.nfe_choices.max())
         self.num_samples = check_integer("num_samples", num_samples, minimum=2)
@@ -170,21 +148,17 @@ class SolverScheduleEnv(BatchedEnv):
                                     for schedule in self.schedules]).to(self.device)
         return per_schedule[state["schedule_index"]]
 
-    def _draw(self, keys: torch.Tensor, count: int, stream: int) -> torch.Tensor:
-        """(b,) uniform choice among ``count`` options per episode."""
-        return (uniform(keys, (1,), stream=stream)[:, 0] * count).long().clamp(max=count - 1)
-
     # ------------------------------------------------------------------ hooks
     def initial_state(self, seeds: torch.Tensor) -> dict[str, torch.Tensor]:
         keys = hash_keys(self.split_key, seeds)
-        kind_index = self._draw(keys, len(self.mixture_kinds), 46)
-        dimension_index = self._draw(keys, len(self.dimensions), 47)
+        kind_index = choice_index(keys, len(self.mixture_kinds), 46)
+        dimension_index = choice_index(keys, len(self.dimensions), 47)
         state = padded_mixture_parameters(self.mixture_kinds, self.dimensions, kind_index,
                                           dimension_index, keys)
         dimension = torch.tensor(self.dimensions, device=self.device)[dimension_index]
-        state.update({"schedule_index": self._draw(keys, len(self.schedules), 48),
+        state.update({"schedule_index": choice_index(keys, len(self.schedules), 48),
                       "dimension": dimension,
-                      "nfe": self.nfe_choices[self._draw(keys, self.nfe_choices.numel(), 44)]})
+                      "nfe": self.nfe_choices[choice_index(keys, self.nfe_choices.numel(), 44)]})
         schedules = self.schedule_batch(state)
         start, end = schedules.t_max, schedules.t_min
         used = torch.arange(max(self.dimensions), device=self.device) < dimension[:, None]
