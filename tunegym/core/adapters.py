@@ -35,6 +35,12 @@ def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy()
 
 
+def _info_entry(value: torch.Tensor):
+    """One env's info value: a Python scalar, or a numpy array for vector-valued keys
+    (e.g. an action mask)."""
+    return value.item() if value.dim() == 0 else _to_numpy(value)
+
+
 def _action_tensor(action: Any, batched: BatchedEnv, batch_shape: tuple[int, ...]) -> torch.Tensor:
     """Convert a numpy/python action to a tensor with leading batch shape."""
     space = batched.single_action_space
@@ -101,7 +107,12 @@ class SingleEnv(gymnasium.Env):
         tensor = _action_tensor(action, self.batched, (1,))
         observation, reward, terminated, truncated, info = self.batched.step(tensor)
         return (_to_numpy(observation[0]), float(reward[0]), bool(terminated[0]),
-                bool(truncated[0]), {name: value[0].item() for name, value in info.items()})
+                bool(truncated[0]), {name: _info_entry(value[0]) for name, value in info.items()})
+
+    def action_masks(self) -> np.ndarray:
+        """(n_actions,) bool legal actions, for families that mask (sb3-contrib's
+        MaskablePPO calls this)."""
+        return _to_numpy(self.batched.action_masks()[0])
 
 
 class TorchVectorEnv(gymnasium.vector.VectorEnv):

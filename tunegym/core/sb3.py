@@ -61,7 +61,8 @@ class SB3VecEnv(VecEnv):
             for index in ended:
                 infos[index] = {"terminal_observation": final_observation[index],
                                 "TimeLimit.truncated": bool(time_limit[index]),
-                                **{name: values[index].item() for name, values in metrics.items()}}
+                                **{name: values[index].item() if values[index].ndim == 0
+                                   else values[index] for name, values in metrics.items()}}
             observation = self.batched.autoreset(done)
         return (_to_numpy(observation), _to_numpy(reward).astype(np.float32),
                 _to_numpy(done), infos)
@@ -77,8 +78,14 @@ class SB3VecEnv(VecEnv):
                              f"set {attr_name!r} on the batched env instead")
 
     def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs):
-        raise AttributeError(f"{type(self).__name__} has no per-env objects to call "
-                             f"{method_name!r} on; use .batched")
+        """Call a batched method that returns one row per env (B, ...), e.g.
+        ``action_masks`` for sb3-contrib's MaskablePPO; one numpy row per index."""
+        method = getattr(self.batched, method_name, None)
+        if method is None:
+            raise AttributeError(f"{type(self.batched).__name__} has no method "
+                                 f"{method_name!r} to call per env")
+        rows = _to_numpy(method(*method_args, **method_kwargs))
+        return [rows[index] for index in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gymnasium.Wrapper], indices=None) -> list[bool]:
         return [False] * len(self._get_indices(indices))
