@@ -19,7 +19,8 @@ from tunegym.core.batched import check_integer
 #: family -> the module whose ``compare`` runs that family's agents and baselines.
 COMPARISONS = {"sor": "tunegym.evaluation.compare_sor",
                "coverage": "tunegym.evaluation.compare_coverage",
-               "solver_schedule": "tunegym.evaluation.compare_solver_schedule"}
+               "solver_schedule": "tunegym.evaluation.compare_solver_schedule",
+               "quantum_arch_search": "tunegym.evaluation.compare_qas"}
 
 
 def _describe_space(space: gymnasium.Space) -> str:

@@ -14,7 +14,8 @@ ENV_IDS = tunegym.registered_ids()
 #: Per family, kwargs that make episodes short so the tests cross episode boundaries
 #: quickly (a family whose episodes are short anyway needs no entry).
 SHORT_EPISODES = {"sor": {"sequence_length": 3}, "coverage": {"horizon": 3},
-                  "solver_schedule": {"nfe": 3, "num_samples": 16}}
+                  "solver_schedule": {"nfe": 3, "num_samples": 16},
+                  "quantum_arch_search": {"max_gates": 3, "optimiser_steps": 5}}
 
 
 def same(first, second):

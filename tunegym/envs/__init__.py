@@ -23,6 +23,8 @@ REGISTRY = {
         "dimension": {"train": [4, 16], "test": [8, 32]},
         "schedule": {"train": ["linear", "cosine"], "test": ["linear", "cosine", "edm"]},
         "nfe": [4, 5, 6, 8, 10]}),
+    "tunegym/QuantumArchSearch-v0": ("tunegym.envs.quantum_arch_search", "QuantumArchSearch",
+                                     {}),
 }
 
 

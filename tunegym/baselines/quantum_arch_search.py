@@ -1,0 +1,107 @@
+"""Baselines for quantum architecture search: random circuits, a hardware-efficient
+ansatz of fixed depth, and greedy gate-by-gate search.
+
+All play whole episodes of a :class:`tunegym.envs.quantum_arch_search.QuantumArchSearchEnv`
+through its pure hooks (same inner-loop optimiser, rewards and termination as an
+agent), batched over episodes, and return per episode the final energy error (hartree),
+the number of gates and the return.
+
+* :func:`random_architectures`: uniformly random legal actions (the action mask);
+* :func:`hardware_efficient_ansatz`: ``layers`` repetitions of RY and RZ on every qubit
+  followed by a CNOT ladder (0->1, 1->2, ...), the usual fixed ansatz, cut at the budget;
+* :func:`greedy_search`: at every step each legal action is tried (all at once, the
+  state copied per action) and the one with the lowest energy after the inner loop is
+  kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from tunegym.core import check_integer
+from tunegym.core.random import hash_keys, uniform
+from tunegym.envs.quantum_arch_search import ROTATIONS, QuantumArchSearchEnv
+
+Policy = Callable[[dict[str, torch.Tensor], int], torch.Tensor]
+
+
+def _select(mask: torch.Tensor, new: dict, old: dict) -> dict:
+    """Rows of ``new`` where mask (b,) is True, else rows of ``old``."""
+    return {key: torch.where(mask.reshape(-1, *[1] * (value.dim() - 1)), value, old[key])
+            for key, value in new.items()}
+
+
+def play(env: QuantumArchSearchEnv, seeds: torch.Tensor, policy: Policy) -> dict:
+    """Run one episode per seed with ``policy(state, step) -> actions (b,)``; finished
+    episodes stay frozen. Returns ``energy_error_ha`` (b,), ``n_gates`` (b,) and
+    ``episode_return`` (b,) float64 tensors."""
+    state = env.initial_state(seeds)
+    done = torch.zeros(seeds.shape[0], dtype=torch.bool, device=env.device)
+    total = torch.zeros(seeds.shape[0], dtype=torch.float64, device=env.device)
+    info = {}
+    for step in range(env.max_gates):
+        new_state, reward, terminated, _, step_info = env.transition(state, policy(state, step))
+        total = total + torch.where(done, 0.0, reward.to(torch.float64))
+        info = step_info if not info else _select(~done, step_info, info)
+        state = _select(~done, new_state, state)
+        done = done | terminated
+        if bool(done.all()):
+            break
+    return {"energy_error_ha": info["energy_error_ha"], "n_gates": info["n_gates"],
+            "episode_return": total}
+
+
+def random_architectures(env: QuantumArchSearchEnv, seeds: torch.Tensor) -> dict:
+    """Uniformly random legal actions, drawn from the episode seeds (see :func:`play`)."""
+    def policy(state, step):
+        mask = env._mask(state).to(torch.float64)
+        scores = uniform(hash_keys(state["episode_key"], step), (mask.shape[1],),
+                         stream=70) * mask
+        return scores.argmax(dim=1)
+
+    return play(env, seeds, policy)
+
+
+def hardware_efficient_actions(n_qubits: int, layers: int) -> list[int]:
+    """The action sequence of the hardware-efficient ansatz (see module docstring)."""
+    layers = check_integer("layers", layers)
+    cnot_actions = n_qubits * (n_qubits - 1)
+    sequence = []
+    for _ in range(layers):
+        for rotation in ("ry", "rz"):
+            start = cnot_actions + ROTATIONS.index(rotation) * n_qubits
+            sequence += list(range(start, start + n_qubits))
+        # CNOT(q, q + 1): control-major order, targets skipping the control
+        sequence += [q * (n_qubits - 1) + q for q in range(n_qubits - 1)]
+    return sequence
+
+
+def hardware_efficient_ansatz(env: QuantumArchSearchEnv, seeds: torch.Tensor,
+                              layers: int = 1) -> dict:
+    """The hardware-efficient ansatz played gate by gate, cut at the gate budget."""
+    sequence = hardware_efficient_actions(env.n_qubits, layers)[:env.max_gates]
+
+    def policy(state, step):
+        return torch.full((state["count"].shape[0],), sequence[min(step, len(sequence) - 1)],
+                          dtype=torch.int64, device=env.device)
+
+    return play(env, seeds, policy)
+
+
+def greedy_search(env: QuantumArchSearchEnv, seeds: torch.Tensor) -> dict:
+    """Gate-by-gate greedy search on the energy after the inner loop (see module
+    docstring); costs (number of actions) inner loops per step."""
+    actions = env.single_action_space.n
+
+    def policy(state, step):
+        count = state["count"].shape[0]
+        repeated = {key: value.repeat_interleave(actions, dim=0) for key, value in state.items()}
+        candidates = torch.arange(actions, device=env.device).repeat(count)
+        new_state, _, _, _, _ = env.transition(repeated, candidates)
+        energies = new_state["energy"].reshape(count, actions)
+        energies = torch.where(env._mask(state), energies, torch.inf)
+        return energies.argmin(dim=1)
+
+    return play(env, seeds, policy)
