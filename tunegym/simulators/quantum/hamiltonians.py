@@ -46,6 +46,8 @@ from typing import Any
 
 import numpy as np
 
+from tunegym.simulators.quantum.observables import check_pauli_string, real_number
+
 __all__ = [
     "DEFAULT_N_QUBITS",
     "Hamiltonian",
@@ -62,49 +64,13 @@ BOND_LENGTH_TOL = 1e-6
 #: ``from_terms`` computes the exact ground energy by dense diagonalisation up to this size.
 EXACT_GROUND_MAX_QUBITS = 10
 
-_PAULI_CHARS = frozenset("IXYZ")
 _DATA_PACKAGE = __package__ or "tunegym.simulators.quantum"
-
-
-def _check_pauli_string(s: Any, n_qubits: int | None, where: str) -> str:
-    if not isinstance(s, str):
-        message = f"{where}: Pauli string must be a str, got {type(s).__name__} {s!r}"
-        raise ValueError(message)  # noqa: TRY004
-    if not s:
-        raise ValueError(f"{where}: empty Pauli string")
-    bad = set(s) - _PAULI_CHARS
-    if bad:
-        raise ValueError(
-            f"{where}: Pauli string {s!r} has characters {sorted(bad)}; only 'I', 'X', 'Y', 'Z'"
-        )
-    if n_qubits is not None and len(s) != n_qubits:
-        raise ValueError(f"{where}: Pauli string {s!r} has length {len(s)}, expected {n_qubits}")
-    return s
-
-
-def _real_coefficient(c: Any, where: str) -> float:
-    if isinstance(c, bool) or c is None:
-        raise ValueError(f"{where}: coefficient must be a real number, got {c!r}")
-    if isinstance(c, numbers.Complex) and not isinstance(c, numbers.Real):
-        if complex(c).imag != 0.0:
-            raise ValueError(
-                f"{where}: coefficient {c!r} is not real (Hamiltonian must be Hermitian)"
-            )
-        c = complex(c).real
-    if not isinstance(c, numbers.Real):
-        raise ValueError(  # noqa: TRY004
-            f"{where}: coefficient must be a real number, got {type(c).__name__} {c!r}"
-        )
-    value = float(c)
-    if not math.isfinite(value):
-        raise ValueError(f"{where}: coefficient {value!r} is not finite")
-    return value
 
 
 def _real_or_nan(x: Any, where: str) -> float:
     if isinstance(x, float) and math.isnan(x):
         return math.nan
-    return _real_coefficient(x, where)
+    return real_number(x, where, "coefficient")
 
 
 @dataclass(frozen=True)
@@ -143,8 +109,8 @@ class Hamiltonian:
                 raise ValueError(
                     f"terms[{k}] must be a (coefficient, pauli_string) pair, got {term!r}"
                 )
-            c = _real_coefficient(term[0], f"terms[{k}]")
-            s = _check_pauli_string(term[1], n, f"terms[{k}]")
+            c = real_number(term[0], f"terms[{k}]", "coefficient")
+            s = check_pauli_string(term[1], f"terms[{k}]", n)
             if s == identity:
                 raise ValueError(
                     f"terms[{k}] is the identity string; put its coefficient in 'constant' "
@@ -166,7 +132,7 @@ class Hamiltonian:
             )
         object.__setattr__(self, "n_qubits", n)
         object.__setattr__(self, "terms", tuple(clean))
-        object.__setattr__(self, "constant", _real_coefficient(self.constant, "constant"))
+        object.__setattr__(self, "constant", real_number(self.constant, "constant", "coefficient"))
         if not isinstance(self.molecule, str):
             raise ValueError(f"molecule must be a str, got {self.molecule!r}")  # noqa: TRY004
         object.__setattr__(self, "bond_length", _real_or_nan(self.bond_length, "bond_length"))
@@ -239,16 +205,16 @@ class Hamiltonian:
             or not drop_below >= 0
         ):
             raise ValueError(f"drop_below must be a real number >= 0, got {drop_below!r}")
-        const = _real_coefficient(constant, "constant")
+        const = real_number(constant, "constant", "coefficient")
         merged: dict[str, float] = {}
         for k, (c, s) in enumerate(pairs):
             where = f"terms[{k}]"
             if isinstance(s, str):
                 s = s.upper()
-            s = _check_pauli_string(s, n, where)
+            s = check_pauli_string(s, where, n)
             if n is None:
                 n = len(s)
-            value = _real_coefficient(c, where)
+            value = real_number(c, where, "coefficient")
             if set(s) == {"I"}:
                 const += value
             else:

@@ -28,22 +28,42 @@ PAULI_CHARACTERS = "IXYZ"
 _CHUNK_ENTRIES = 1 << 22
 
 
-def _real_number(value, name: str, what: str) -> float:
+def real_number(value, name: str, what: str) -> float:
+    """``value`` as a finite real float, else a ValueError naming ``name``: a complex
+    value with a zero imaginary part is accepted (e.g. Qiskit's coefficients), a bool is
+    not."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError(f"{name}: {what} must be a real number, got a tensor of shape "
                              f"{tuple(value.shape)}")
         value = value.item()
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: {what} must be a real number, got {value!r}")  # noqa: TRY004
     try:
         value = complex(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: {what} must be a real number, got {value!r}") from None
     if value.imag != 0:
-        raise ValueError(f"{name}: {what} {value!r} is complex; a Pauli sum with a "
+        raise ValueError(f"{name}: {what} {value!r} is not real; a Pauli sum with a "
                          f"complex coefficient is not Hermitian")
     if not math.isfinite(value.real):
         raise ValueError(f"{name}: {what} must be finite, got {value.real!r}")
     return value.real
+
+
+def check_pauli_string(string, name: str, length: int | None = None) -> str:
+    """``string`` if it is a non-empty string over "IXYZ" (of ``length`` if given), else a
+    ValueError naming ``name``."""
+    if not isinstance(string, str) or not string:
+        raise ValueError(f"{name}: a Pauli string must be a non-empty str, got {string!r} "
+                         f"(empty or not a string)")
+    if set(string) - set(PAULI_CHARACTERS):
+        raise ValueError(f"{name}: Pauli strings must have characters in "
+                         f"{PAULI_CHARACTERS!r}, got {string!r}")
+    if length is not None and len(string) != length:
+        raise ValueError(f"{name}: Pauli string {string!r} has length {len(string)}, "
+                         f"expected {length}")
+    return string
 
 
 class PauliSum:
@@ -76,16 +96,10 @@ class PauliSum:
                 raise ValueError(f"terms: each entry must be a (coefficient, pauli_string) "
                                  f"pair, got {term!r}")
             coefficient, string = term
-            if not isinstance(string, str) or not string \
-                    or set(string) - set(PAULI_CHARACTERS):
-                raise ValueError(f"terms: Pauli strings must be non-empty strings over "
-                                 f"{PAULI_CHARACTERS!r}, got {string!r}")
-            if len(string) != len(strings[0] if strings else string):
-                raise ValueError(f"terms: all Pauli strings must have one length, got "
-                                 f"{strings[0]!r} and {string!r}")
-            coefficients.append(_real_number(coefficient, "terms", "coefficient"))
-            strings.append(string)
-        self.constant = _real_number(constant, "constant", "constant")
+            strings.append(check_pauli_string(string, "terms",
+                                              len(strings[0]) if strings else None))
+            coefficients.append(real_number(coefficient, "terms", "coefficient"))
+        self.constant = real_number(constant, "constant", "constant")
         self.strings = tuple(strings)
         self.n_qubits = len(strings[0])
         self.coefficients = torch.tensor(coefficients, dtype=torch.float64)
