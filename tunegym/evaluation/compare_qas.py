@@ -112,9 +112,10 @@ def plot_curve(curve: list, rows: dict, path: Path, title: str) -> Path:
     steps = [point[0] for point in curve]
     left.plot(steps, [point[1]["success_rate"] for point in curve], marker="o",
               color="black", linewidth=2, label=AGENT)
-    for name, row in rows.items():
-        if name != AGENT:
-            left.axhline(row["success_rate"], linestyle="--", linewidth=1, label=name)
+    baselines = [(name, row) for name, row in rows.items() if name != AGENT]
+    for index, (name, row) in enumerate(baselines):
+        left.axhline(row["success_rate"], linestyle="--", linewidth=1.5, color=f"C{index}",
+                     label=name)
     left.set_xlabel("env steps")
     left.set_ylabel("test success rate")
     left.set_ylim(-0.05, 1.05)
