@@ -233,3 +233,20 @@ def test_bad_kwargs_are_rejected(kwargs, name):
 def test_chemical_accuracy_is_one_kcal_per_mol():
     assert CHEMICAL_ACCURACY == pytest.approx(1 / 627.5, rel=0.01)
     assert math.isclose(CHEMICAL_ACCURACY, 1.6e-3)
+
+
+def test_shot_noise_has_the_binomial_variance_and_does_not_depend_on_the_batch():
+    """On the Hartree-Fock basis state a Z-only string has <P> = +-1 (no shot noise) and
+    any string with an X or Y has <P> = 0 (variance 1 / shots): the energy's standard
+    deviation is sqrt(sum of those c_k^2 / shots)."""
+    shots = 1000
+    env = QuantumArchSearchEnv(num_envs=512, shots=shots, optimiser_steps=1)
+    env.reset(torch.arange(512))
+    energies = env.state["energy"]
+    flipping = [c for c, string in H2.terms if set(string) - {"I", "Z"}]
+    expected_std = math.sqrt(sum(c * c for c in flipping) / shots)
+    assert energies.std().item() == pytest.approx(expected_std, rel=0.15)
+    assert energies.mean().item() == pytest.approx(H2.hf_energy, abs=4 * expected_std / 22)
+    single = QuantumArchSearchEnv(num_envs=1, shots=shots, optimiser_steps=1)
+    single.reset(torch.tensor([7]))
+    assert single.state["energy"][0].item() == energies[7].item()

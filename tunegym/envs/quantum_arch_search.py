@@ -33,12 +33,17 @@ Inner-loop optimisers (``optimiser``):
   ``learning_rate``, all envs at once;
 * "spsa": simultaneous-perturbation gradient estimates (two energy evaluations per
   step, +-1 perturbations of size 0.1 drawn from the episode seed) with Adam moments
-  (the Adam-SPSA of CRLQAS, with exact expectations);
+  (the Adam-SPSA of CRLQAS); with ``shots`` its evaluations are shot-noisy, the shot
+  count growing linearly from ``shots`` at the first step to 4 x ``shots`` at the last;
 * "cobyla": scipy's COBYLA per env (``optimiser_steps`` function evaluations).
 
 Noise: ``noise`` names a preset of :data:`tunegym.simulators.quantum.NOISE_PRESETS`
 (depolarizing, amplitude damping, readout); energies are then the noisy measured ones,
-while the error stays measured against the exact ground energy, as in CRLQAS.
+while the error stays measured against the exact ground energy, as in CRLQAS. With
+``shots`` every reported energy (observation, reward, info) is a shot-noisy estimate:
+each Pauli term gets Gaussian noise of variance (1 - <P>^2) / shots, drawn from the
+episode seed and step; "adam" and "cobyla" optimise the exact expectation under the
+gate noise, "spsa" the shot-noisy one.
 
 Instances: ``bond_length`` is one value, a list (one drawn per episode) or a dict
 {"train": ..., "test": ...}. Info: ``energy_ha``, ``energy_error_ha``,
@@ -57,7 +62,7 @@ import numpy as np
 import torch
 
 from tunegym.core import BatchedEnv, check_choice, check_integer, derive_envs, split_choices
-from tunegym.core.random import choice_index, hash_keys, uniform
+from tunegym.core.random import choice_index, hash_keys, standard_normal, uniform
 from tunegym.simulators.quantum import (
     GATE_CODES,
     NOISE_PRESETS,
@@ -106,6 +111,7 @@ class QuantumArchSearchEnv(BatchedEnv):
         optimiser, optimiser_steps, learning_rate: the VQE inner loop.
         threshold: the success threshold on the energy error (hartree).
         random_halting: draw each episode's gate budget (see module docstring).
+        shots: measurements per Pauli term, or None for exact expectations.
     """
 
     family = "quantum_arch_search"
@@ -116,7 +122,8 @@ class QuantumArchSearchEnv(BatchedEnv):
                  molecule: str = "H2", bond_length=0.7414, n_qubits: int | None = None,
                  noise: str = "noiseless", max_gates: int = 12, optimiser: str = "adam",
                  optimiser_steps: int = 60, learning_rate: float = 0.1,
-                 threshold: float = CHEMICAL_ACCURACY, random_halting: bool = False) -> None:
+                 threshold: float = CHEMICAL_ACCURACY, random_halting: bool = False,
+                 shots: int | None = None) -> None:
         super().__init__(num_envs, device, split)
         check_choice("noise", noise, tuple(NOISE_PRESETS))
         check_choice("optimiser", optimiser, OPTIMISERS)
@@ -130,6 +137,7 @@ class QuantumArchSearchEnv(BatchedEnv):
         self.learning_rate = float(learning_rate)
         self.threshold = threshold
         self.random_halting = random_halting
+        self.shots = None if shots is None else check_integer("shots", shots)
 
         def check_bond_length(value) -> None:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -179,11 +187,17 @@ class QuantumArchSearchEnv(BatchedEnv):
         self._threshold = float(value)
 
     # ------------------------------------------------------------------ energies
-    def energies(self, circuits: Circuits, hamiltonian_index: torch.Tensor) -> torch.Tensor:
+    def energies(self, circuits: Circuits, hamiltonian_index: torch.Tensor, shots=None,
+                 keys: torch.Tensor | None = None, stream: int = 0) -> torch.Tensor:
         """(b,) float64 energies (hartree) of b circuits from their rows' Hartree-Fock
-        states, under the env's noise; differentiable w.r.t. ``circuits.angles``."""
+        states, under the env's noise; differentiable w.r.t. ``circuits.angles``.
+        With ``shots`` (an int or (b,) counts) each term gets shot noise from the
+        counter-based normals of ``keys`` (b,) and ``stream``."""
+        normals = None if shots is None else standard_normal(
+            keys, (len(self.observable),), stream=stream)
         terms = measured_term_expectations(circuits, self.observable, self.noise,
-                                           self.initial_states[hamiltonian_index])
+                                           self.initial_states[hamiltonian_index], shots=shots,
+                                           normals=normals)
         return ((terms * self.coefficients[hamiltonian_index]).sum(dim=1)
                 + self.constants[hamiltonian_index])
 
@@ -196,6 +210,7 @@ class QuantumArchSearchEnv(BatchedEnv):
             return self.energies(Circuits(state["gates"], state["qubits"], angles), index)
 
         angles = state["angles"].clone()
+        keys = hash_keys(state["episode_key"], state["count"])
         if self.optimiser == "cobyla":
             angles = self._cobyla(state, angles, rotation)
         elif self.optimiser == "adam":
@@ -208,20 +223,29 @@ class QuantumArchSearchEnv(BatchedEnv):
                 optimiser.step()
             angles = angles.detach()
         else:
-            angles = self._adam_spsa(state, angles, rotation, evaluate)
+            angles = self._adam_spsa(state, angles, rotation, keys)
         with torch.no_grad():
-            return angles, evaluate(angles)
+            return angles, self.energies(Circuits(state["gates"], state["qubits"], angles),
+                                         index, self.shots, keys, stream=64)
 
-    def _adam_spsa(self, state, angles, rotation, evaluate):
-        """Adam on SPSA gradient estimates, perturbations from the episode seed and step."""
+    def _adam_spsa(self, state, angles, rotation, keys):
+        """Adam on SPSA gradient estimates, perturbations (and shot noise) from the
+        episode seed and step."""
         first, second = torch.zeros_like(angles), torch.zeros_like(angles)
-        keys = hash_keys(state["episode_key"], state["count"])
+
+        def evaluate(trial, step, sign):
+            shots = None if self.shots is None else round(
+                self.shots * (1 + 3 * (step - 1) / max(1, self.optimiser_steps - 1)))
+            circuits = Circuits(state["gates"], state["qubits"], trial)
+            return self.energies(circuits, state["hamiltonian_index"], shots, keys,
+                                 stream=1000 + 2 * step + sign)
+
         for step in range(1, self.optimiser_steps + 1):
             signs = torch.where(uniform(keys, (self.max_gates,), stream=60 + step) < 0.5,
                                 -1.0, 1.0).to(angles.dtype) * rotation
             with torch.no_grad():
-                difference = (evaluate(angles + SPSA_PERTURBATION * signs)
-                              - evaluate(angles - SPSA_PERTURBATION * signs))
+                difference = (evaluate(angles + SPSA_PERTURBATION * signs, step, 0)
+                              - evaluate(angles - SPSA_PERTURBATION * signs, step, 1))
             gradient = difference[:, None] / (2 * SPSA_PERTURBATION) * signs
             first = 0.9 * first + 0.1 * gradient
             second = 0.999 * second + 0.001 * gradient ** 2
@@ -279,7 +303,8 @@ class QuantumArchSearchEnv(BatchedEnv):
                                     dtype=torch.float32, device=self.device)}
         with torch.no_grad():
             state["energy"] = self.energies(Circuits(state["gates"], state["qubits"],
-                                                     state["angles"]), hamiltonian_index)
+                                                     state["angles"]), hamiltonian_index,
+                                            self.shots, keys, stream=64)
         return state
 
     def observe(self, state: dict[str, torch.Tensor]) -> torch.Tensor:

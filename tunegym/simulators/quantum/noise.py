@@ -253,8 +253,9 @@ def density_matrices(circuits: Circuits, n_qubits: int, noise: NoiseModel,
 
 
 def measured_term_expectations(circuits: Circuits, observable: PauliSum, noise: NoiseModel,
-                               initial: torch.Tensor | None = None, shots: int | None = None,
-                               generator: torch.Generator | None = None) -> torch.Tensor:
+                               initial: torch.Tensor | None = None, shots=None,
+                               generator: torch.Generator | None = None,
+                               normals: torch.Tensor | None = None) -> torch.Tensor:
     """Measured expectations <P_k>_measured of every term of ``observable`` for B noisy
     circuits (coefficients not applied: callers may weight the terms per row).
 
@@ -267,17 +268,25 @@ def measured_term_expectations(circuits: Circuits, observable: PauliSum, noise: 
     Args:
         circuits, noise, initial: as for :func:`pauli_vectors`.
         observable: the Pauli strings to measure (its n_qubits is the register size).
-        shots: measurements per term (int >= 1), or None for the exact expectation.
+        shots: measurements per term (int >= 1, or a (B,) int64 tensor, one count per
+            circuit), or None for the exact expectation.
         generator: torch.Generator for the shot noise (on the circuits' device).
+        normals: (B, T) standard normal draws to use for the shot noise instead of the
+            generator (e.g. counter-based ones, so a circuit's noise does not depend on
+            the rest of the batch).
 
     Returns:
         (B, T) float64, differentiable w.r.t. the angles.
     """
     if not isinstance(noise, NoiseModel):
         raise TypeError(f"noise must be a NoiseModel, got {type(noise).__name__}")
-    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int)
-                              or shots < 1):
-        raise ValueError(f"shots must be None or an int >= 1, got {shots!r}")
+    if isinstance(shots, torch.Tensor):
+        if shots.shape != (circuits.batch_size,) or bool((shots < 1).any()):
+            raise ValueError(f"shots given as a tensor must be ({circuits.batch_size},) "
+                             f"counts >= 1, got {shots.tolist()}")
+    elif shots is not None and (isinstance(shots, bool) or not isinstance(shots, int)
+                                or shots < 1):
+        raise ValueError(f"shots must be None, an int >= 1 or a (B,) tensor, got {shots!r}")
     device = circuits.device
     density_given = initial is not None and torch.as_tensor(initial).dim() == 3
     if noise.has_gate_noise or density_given:
@@ -289,9 +298,15 @@ def measured_term_expectations(circuits: Circuits, observable: PauliSum, noise: 
     attenuation = torch.tensor(1 - 2 * noise.readout_error, dtype=torch.float64, device=device)
     values = values * attenuation ** observable.weights.to(device)
     if shots is not None:
-        variance = (1 - values.detach() ** 2).clamp(min=0) / shots
-        values = values + variance.sqrt() * torch.randn(
-            values.shape, generator=generator, dtype=torch.float64, device=device)
+        counts = shots[:, None] if isinstance(shots, torch.Tensor) else shots
+        variance = (1 - values.detach() ** 2).clamp(min=0) / counts
+        if normals is None:
+            normals = torch.randn(values.shape, generator=generator, dtype=torch.float64,
+                                  device=device)
+        elif normals.shape != values.shape:
+            raise ValueError(f"normals must have shape {tuple(values.shape)} (B, T), got "
+                             f"{tuple(normals.shape)}")
+        values = values + variance.sqrt() * normals
     return values
 
 
