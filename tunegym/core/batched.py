@@ -137,6 +137,8 @@ class BatchedEnv:
 
     family: ClassVar[str] = ""
     reward_description: ClassVar[str] = ""
+    #: The info key of the family's raw metric (units in the key), logged by training.
+    raw_metric: ClassVar[str] = ""
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
     render_mode: ClassVar[str | None] = None
 

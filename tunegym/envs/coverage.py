@@ -100,6 +100,7 @@ class CoverageEnv(BatchedEnv):
     """Batched coverage env (see module docstring for tasks, maps, spaces and reward)."""
 
     family = "coverage"
+    raw_metric = "objective_value"
     reward_description = "marginal gain of the submodular objective at the cell reached"
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",

@@ -115,6 +115,7 @@ class QuantumArchSearchEnv(BatchedEnv):
     """
 
     family = "quantum_arch_search"
+    raw_metric = "energy_error_ha"
     reward_description = ("+5 when the energy error falls below the threshold, -5 when the "
                           "gate budget runs out, else the clipped relative energy improvement")
 

@@ -114,6 +114,7 @@ class SolverScheduleEnv(BatchedEnv):
     """
 
     family = "solver_schedule"
+    raw_metric = "error"
     reward_description = "-log(mean distance to the exact ODE solution) at the last step"
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",

@@ -68,6 +68,7 @@ class SOREnv(BatchedEnv):
     """Batched SOR tuning env (see module docstring for kwargs, reward and info)."""
 
     family = "sor"
+    raw_metric = "iterations"
     reward_description = "-iterations/max_iters of the solve with the chosen omega"
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",

@@ -1,0 +1,63 @@
+"""Training configs: validation errors name the key; a run writes TensorBoard tags,
+checkpoints and a summary; resume continues the step count with no lost steps; every
+shipped config loads."""
+
+import json
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tunegym.training import TrainConfig, train
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+TINY = {"env": "tunegym/SOR-v0", "agent": "PPO", "timesteps": 256, "num_envs": 4,
+        "env_kwargs": {"sequence_length": 4}, "checkpoint_every": 128,
+        "agent_kwargs": {"n_steps": 32, "batch_size": 64}}
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.name)
+def test_shipped_configs_load(path):
+    config = TrainConfig.load(path)
+    assert config.name == path.stem and config.timesteps >= 1
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"timestep": 10}, "unknown config key 'timestep'; did you mean 'timesteps'"),
+    ({"env": "tunegym/SOR-v1"}, "unknown env id 'tunegym/SOR-v1'; did you mean 'tunegym/SOR-v0'"),
+    ({"agent": "PP0"}, "unknown agent 'PP0'; did you mean 'PPO'"),
+    ({"timesteps": "many"}, "'timesteps' must be int"),
+    ({"timesteps": 0}, "'timesteps' must be >= 1"),
+    ({"seeds": [0, -1]}, "'seeds'"),
+    ({"agent": "SAC"}, "SAC cannot act on"),
+    ({"env_kwargs": {"variance": "huge"}}, "'env_kwargs' is rejected"),
+    ({"curriculum": {"initial": 0.1}}, "'curriculum' applies to quantum"),
+])
+def test_bad_configs_are_rejected_naming_the_key(change, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig.from_mapping({**TINY, **change})
+
+
+def test_missing_keys_and_files():
+    with pytest.raises(ValueError, match="missing the required key"):
+        TrainConfig.from_mapping({"env": "tunegym/SOR-v0"})
+    with pytest.raises(ValueError, match="does not exist"):
+        TrainConfig.load("no_such_config.yaml")
+
+
+def test_a_run_logs_checkpoints_and_resumes_without_lost_steps(tmp_path):
+    config = TrainConfig.from_mapping(TINY, name="tiny")
+    (summary,) = train(config, output_dir=tmp_path)
+    run = tmp_path / "tiny" / "seed_0"
+    assert summary["env_steps"] == 256 and not summary["resumed"]
+    assert (run / "checkpoint.zip").is_file() and not list(run.glob(".*partial*"))
+    assert json.loads((run / "summary.json").read_text())["env_steps"] == 256
+    tags = set()
+    for events in (run / "tensorboard").rglob("events.*"):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        tags |= set(accumulator.Tags()["scalars"])
+    assert {"episode/reward", "episode/iterations", "rollout/ep_rew_mean"} <= tags
+    longer = TrainConfig.from_mapping({**TINY, "timesteps": 384}, name="tiny")
+    (resumed,) = train(longer, output_dir=tmp_path, resume=True)
+    assert resumed["resumed"] and resumed["env_steps"] == 384

@@ -1,0 +1,167 @@
+"""``tunegym train CONFIG``: train an SB3 agent on a tunegym env, one run per seed.
+
+Each run writes under ``<output_dir>/<config name>/seed_<seed>/``:
+
+* ``tensorboard/``: SB3's own logs (``rollout/ep_rew_mean``, losses, ...) plus, with the
+  same tag names for every family, ``episode/reward`` (the episode return) and
+  ``episode/<raw metric>`` (the family's raw metric at the episode's end, e.g.
+  ``episode/iterations``, ``episode/energy_error_ha``; see ``BatchedEnv.raw_metric``);
+* ``checkpoint.zip`` (and ``replay_buffer.pkl`` for off-policy agents) every
+  ``checkpoint_every`` env steps and at the end, each written to a temporary file and
+  renamed, so a crash never leaves a half-written checkpoint;
+* ``summary.json`` (atomically): the config, env steps, wall time, the mean episode
+  reward and raw metric of the last 100 episodes.
+
+``resume=True`` continues a run from its checkpoint: the step counter (and SB3's
+TensorBoard run) carries on, so the budget is met with no lost or repeated steps
+(episodes in flight at the crash restart). A progress line with the rate and the ETA
+goes to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import gymnasium
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.vec_env import VecMonitor
+
+import tunegym
+from tunegym.evaluation.io import write_json_atomically
+from tunegym.training.config import SB3_AGENTS, TrainConfig
+
+
+class EpisodeMetrics(BaseCallback):
+    """Logs ``episode/reward`` and ``episode/<metric>`` for every finished episode."""
+
+    def __init__(self, metric: str) -> None:
+        super().__init__()
+        self.metric = metric
+        self.rewards: list[float] = []
+        self.metrics: list[float] = []
+
+    def _on_step(self) -> bool:
+        for info, done in zip(self.locals["infos"], self.locals["dones"]):
+            if done and "episode" in info:
+                self.rewards.append(float(info["episode"]["r"]))
+                self.logger.record_mean("episode/reward", self.rewards[-1])
+                if self.metric in info:
+                    self.metrics.append(float(info[self.metric]))
+                    self.logger.record_mean(f"episode/{self.metric}", self.metrics[-1])
+        return True
+
+
+def save_atomically(model, path: Path) -> None:
+    """``model.save`` to a temporary file in the same folder, then rename over ``path``
+    (and the same for an off-policy agent's replay buffer)."""
+    temporary = path.with_name(f".{path.stem}.partial.zip")
+    model.save(temporary)
+    os.replace(temporary, path)
+    if hasattr(model, "save_replay_buffer"):
+        buffer = path.with_name("replay_buffer.pkl")
+        temporary = buffer.with_name(".replay_buffer.partial.pkl")
+        model.save_replay_buffer(temporary)
+        os.replace(temporary, buffer)
+
+
+class Checkpoints(BaseCallback):
+    """Saves the model atomically every ``every`` env steps."""
+
+    def __init__(self, every: int, path: Path) -> None:
+        super().__init__()
+        self.every, self.path = every, path
+        self.last = 0
+
+    def _on_training_start(self) -> None:
+        self.last = self.model.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.model.num_timesteps - self.last >= self.every:
+            save_atomically(self.model, self.path)
+            self.last = self.model.num_timesteps
+        return True
+
+
+class Progress(BaseCallback):
+    """A progress line (steps, rate, ETA) on stderr about every ``interval`` seconds."""
+
+    def __init__(self, total: int, label: str, interval: float = 10.0) -> None:
+        super().__init__()
+        self.total, self.label, self.interval = total, label, interval
+        self.start = self.shown = 0.0
+        self.first_step = 0
+
+    def _on_training_start(self) -> None:
+        self.start = self.shown = time.perf_counter()
+        self.first_step = self.model.num_timesteps
+
+    def _on_step(self) -> bool:
+        now = time.perf_counter()
+        if now - self.shown >= self.interval:
+            self.shown = now
+            done = self.model.num_timesteps
+            rate = (done - self.first_step) / max(now - self.start, 1e-9)
+            eta = (self.total - done) / rate if rate > 0 else float("inf")
+            print(f"{self.label}: {done}/{self.total} env steps ({100 * done / self.total:.0f}%),"
+                  f" {rate:.0f} steps/s, ETA {eta:.0f} s", file=sys.stderr, flush=True)
+        return True
+
+
+def train(config: TrainConfig, output_dir: str | Path = "runs", resume: bool = False) -> list:
+    """Train one run per seed of ``config``; returns the runs' summaries (dicts)."""
+    module, class_name, _ = SB3_AGENTS[config.agent]
+    algorithm = getattr(importlib.import_module(module), class_name)
+    metric = gymnasium.make(config.env, **config.env_kwargs).unwrapped.batched.raw_metric
+    summaries = []
+    for seed in config.seeds:
+        run_dir = Path(output_dir) / config.name / f"seed_{seed}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint = run_dir / "checkpoint.zip"
+        vec_env = VecMonitor(tunegym.make_sb3_vec_env(config.env, num_envs=config.num_envs,
+                                                      device=config.device,
+                                                      **config.env_kwargs))
+        vec_env.seed(seed)
+        resumed = resume and checkpoint.is_file()
+        if resumed:
+            model = algorithm.load(checkpoint, env=vec_env, device="cpu")
+            if hasattr(model, "load_replay_buffer") and (run_dir / "replay_buffer.pkl").is_file():
+                model.load_replay_buffer(run_dir / "replay_buffer.pkl")
+        else:
+            model = algorithm(config.policy, vec_env, seed=seed, verbose=0,
+                              tensorboard_log=str(run_dir / "tensorboard"),
+                              **{"device": "cpu", **config.agent_kwargs})
+        every = config.checkpoint_every or max(1, config.timesteps // 10)
+        metrics = EpisodeMetrics(metric)
+        callbacks = [metrics, Checkpoints(every, checkpoint),
+                     Progress(config.timesteps, f"{config.name} seed {seed}")]
+        if config.curriculum is not None:
+            from tunegym.agents.qas_curriculum import CurriculumCallback, ThresholdCurriculum
+
+            callbacks.append(CurriculumCallback(ThresholdCurriculum(**config.curriculum)))
+        remaining = config.timesteps - model.num_timesteps
+        start = time.perf_counter()
+        if remaining > 0:
+            model.learn(total_timesteps=remaining, callback=CallbackList(callbacks),
+                        reset_num_timesteps=not resumed, tb_log_name="train")
+        save_atomically(model, checkpoint)
+        recent = slice(-100, None)
+        summary = {"config": config.name, "env": config.env, "agent": config.agent,
+                   "seed": seed, "env_steps": model.num_timesteps,
+                   "seconds": time.perf_counter() - start, "resumed": resumed,
+                   "checkpoint": str(checkpoint),
+                   "mean_episode_reward": _mean(metrics.rewards[recent]),
+                   f"mean_{metric}": _mean(metrics.metrics[recent]),
+                   "config_values": json.loads(json.dumps(config.__dict__, default=list))}
+        write_json_atomically(run_dir / "summary.json", summary)
+        summaries.append(summary)
+        vec_env.close()
+    return summaries
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
