@@ -20,6 +20,10 @@ circuits`` for default.mixed) and the script asserts equal energies (1e-8). Timi
 medians of ``--repeats`` after a warm-up. ``scaling`` holds seconds per batch of B for
 2..12 qubits (statevector) and 2..8 (noisy). Prints ONE JSON line; without PennyLane the
 reference figures are null and ``reference_missing`` says why.
+
+Headline (the JSON's ``headline``, shown by ``tunegym bench``): per qubit count and mode
+(state vector, noisy), our energy evaluations/s vs PennyLane's, ratio
+``ratio_batched_over_reference``.
 """
 
 from __future__ import annotations
@@ -32,7 +36,13 @@ import time
 
 import numpy as np
 import torch
-from machine import add_machine_arguments, apply_machine_arguments, machine_facts, synchronise
+from machine import (
+    add_machine_arguments,
+    apply_machine_arguments,
+    headline_entry,
+    machine_facts,
+    synchronise,
+)
 
 from tunegym.simulators.quantum import (
     GATES,
@@ -172,7 +182,7 @@ def main() -> None:
     except ImportError as error:
         qml, reference_name, reference_missing = None, None, f"pennylane not importable: {error}"
 
-    results = {}
+    results, headline = {}, []
     for n_qubits in args.qubits:
         terms = heisenberg_terms(n_qubits)
         observable = PauliSum(terms)
@@ -186,6 +196,15 @@ def main() -> None:
                 qml, circuits, observable, terms, True,
                 min(args.reference_noisy_circuits, args.batch), args.repeats, device),
         }
+        for mode, key, simulator in (("state vector", "statevector_vs_default_qubit",
+                                      "default.qubit"),
+                                     ("noisy", "noisy_vs_default_mixed", "default.mixed")):
+            figures = results[f"{n_qubits}_qubits"][key]
+            headline.append(headline_entry(
+                f"energy evaluations/s ({n_qubits} qubits, {mode}, B={args.batch})",
+                "energy evaluations/s", figures["batched_evaluations_per_s"],
+                figures["reference_evaluations_per_s"],
+                None if qml is None else f"PennyLane {simulator}, one circuit at a time"))
 
     scaling = {"statevector_seconds_per_batch": {}, "noisy_seconds_per_batch": {}}
     for key, (low, high), noisy in (
@@ -203,7 +222,8 @@ def main() -> None:
         "gates_per_circuit": [args.min_gates, args.max_gates],
         "hamiltonian": "Heisenberg chain + 0.5 sum Z (4 n - 3 terms)",
         "noise": "crlqas_depolarizing", "reference": reference_name,
-        "reference_missing": reference_missing, "results": results, "scaling": scaling,
+        "reference_missing": reference_missing, "results": results, "headline": headline,
+        "scaling": scaling,
         "load_average_1min": os.getloadavg()[0], **machine_facts(device)}))
 
 

@@ -9,7 +9,12 @@ Each schedule is random USF choices (order, prediction, derivative, corrector) o
 uniform-log-SNR spacing, sampling ``--samples`` points of the "two_modes" mixture in
 ``--dimension`` dimensions with ``--nfe`` model evaluations. The batched run evaluates
 all ``--schedules`` in one ``sample`` call; the reference calls ``sample`` once per
-schedule (timed on ``--reference-schedules`` of them). Prints ONE JSON line.
+schedule (timed on ``--reference-schedules`` of them).
+
+Headline (the JSON's ``headline``, shown by ``tunegym bench``): schedule evaluations/s,
+batched vs one at a time, ratio ``ratio_batched_over_one_at_a_time``.
+
+Prints ONE JSON line.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ import json
 import time
 
 import torch
-from machine import add_machine_arguments, apply_machine_arguments, machine_facts, synchronise
+from machine import (
+    add_machine_arguments,
+    apply_machine_arguments,
+    headline_entry,
+    machine_facts,
+    synchronise,
+)
 
 from tunegym.simulators.diffusion import (
     ESTIMATES,
@@ -80,6 +91,11 @@ def main() -> None:
     single_seconds = (time.perf_counter() - start) / args.reference_schedules
     for index, result in enumerate(alone):
         assert torch.allclose(result, together[index], atol=1e-10)
+    headline = [headline_entry(
+        f"diffusion schedule evaluations/s (S={args.schedules}, {args.samples} samples, "
+        f"d={args.dimension}, NFE {args.nfe})", "schedule evaluations/s",
+        args.schedules / batched_seconds, 1.0 / single_seconds,
+        "sample() once per schedule")]
     print(json.dumps({
         "benchmark": "schedule_evaluations", "samples": args.samples,
         "dimension": args.dimension, "nfe": args.nfe, "schedules": args.schedules,
@@ -88,7 +104,7 @@ def main() -> None:
                     "one_at_a_time_schedules_per_s": 1.0 / single_seconds,
                     "ratio_batched_over_one_at_a_time":
                         single_seconds * args.schedules / batched_seconds},
-        **machine_facts(device)}))
+        "headline": headline, **machine_facts(device)}))
 
 
 if __name__ == "__main__":

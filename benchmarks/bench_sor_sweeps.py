@@ -34,6 +34,10 @@ the same run. The bandwidth figure uses a lower-bound traffic model (see
 ``BYTES_MODEL``) and a STREAM-like ``a = b + c`` on 64 MiB float64 arrays measured in the
 same run with the same thread setting.
 
+Headline (the JSON's ``headline``, shown by ``tunegym bench``): per B and stencil,
+tunegym's system-sweeps/s (one ``sor_sweep`` call, setup included) vs pyamg's natural
+order, ratio ``ratio_tunegym_over_pyamg_natural`` (target >= 2 at B >= 64).
+
 Prints ONE JSON line.
 """
 
@@ -49,7 +53,7 @@ import pyamg
 import scipy
 import scipy.sparse
 import torch
-from machine import machine_facts, synchronise
+from machine import headline_entry, machine_facts, synchronise
 from pyamg.relaxation.relaxation import sor as pyamg_sor
 
 from tunegym.simulators.sor import GridStencil, red_black_permutation, sor_sweep
@@ -280,6 +284,12 @@ def main() -> None:
     meets_target = {name: all(entry[name]["ratio_tunegym_over_pyamg_natural"] >= target
                               for entry in large) if large else None
                     for name in ("uniform", "variable")}
+    headline = [headline_entry(
+        f"SOR system-sweeps/s ({name}, B={entry['batch']}, m={args.grid})", "system-sweeps/s",
+        entry[name]["tunegym_system_sweeps_per_s"],
+        entry[name]["pyamg_natural_system_sweeps_per_s"],
+        "pyamg sor, natural order, one system at a time")
+        for entry in results for name in ("uniform", "variable")]
     print(json.dumps({
         "benchmark": "sor_sweeps",
         "reference": "pyamg.relaxation.relaxation.sor (compiled, one system after another)",
@@ -292,6 +302,7 @@ def main() -> None:
         "repeats": args.repeats,
         "timing": f"median of {args.repeats} interleaved runs after 1 warm-up round",
         "results": results,
+        "headline": headline,
         "target_ratio_tunegym_over_pyamg": target,
         "meets_target_at_batch_ge_64_vs_pyamg_natural": meets_target,
         "stream_gb_per_s": stream_gb_per_s,

@@ -8,7 +8,13 @@ Usage::
 One SubPO update = a rollout of ``--episodes`` whole episodes (30 x 30 grid, horizon 40)
 in lockstep on one batched env, plus one gradient step. The reference is the same
 update done one episode per env (B = 1), timed on ``--reference-episodes`` episodes and
-scaled to 1000. Prints ONE JSON line.
+scaled to 1000.
+
+Headline (the JSON's ``headline``, shown by ``tunegym bench``): per policy (Markov,
+history), episodes/s through SubPO updates, batched vs one episode at a time; the ratio
+is the update speedup ``ratio_one_at_a_time_over_batched``.
+
+Prints ONE JSON line.
 """
 
 from __future__ import annotations
@@ -18,7 +24,13 @@ import json
 import time
 
 import torch
-from machine import add_machine_arguments, apply_machine_arguments, machine_facts, synchronise
+from machine import (
+    add_machine_arguments,
+    apply_machine_arguments,
+    headline_entry,
+    machine_facts,
+    synchronise,
+)
 
 from tunegym.agents.subpo import SubPO
 from tunegym.envs.coverage import CoverageEnv
@@ -48,7 +60,7 @@ def main() -> None:
     add_machine_arguments(parser)
     args = parser.parse_args()
     device = apply_machine_arguments(parser, args)
-    results = {}
+    results, headline = {}, []
     for policy in ("markov", "history"):
         batched = seconds_per_update(policy, args.episodes, args.repeats, device)
         single = seconds_per_update(policy, 1, args.reference_episodes, device)
@@ -57,10 +69,14 @@ def main() -> None:
             "seconds_per_1000_episodes_one_at_a_time": single * 1000,
             "ratio_one_at_a_time_over_batched": single * args.episodes / batched,
         }
+        headline.append(headline_entry(
+            f"SubPO update episodes/s ({policy} policy, {args.episodes} episodes)",
+            "episodes/s", args.episodes / batched, 1.0 / single,
+            "the same update, one episode at a time"))
     print(json.dumps({"benchmark": "subpo_update", "env": "tunegym/Coverage-v0 defaults",
                       "episodes_per_update": args.episodes,
                       "reference": "the same update with B = 1 episode, scaled to 1000",
-                      "results": results, **machine_facts(device)}))
+                      "results": results, "headline": headline, **machine_facts(device)}))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ Reported per N: env-steps/s (N x steps / seconds) of each, their ratio
 (target >= 20 at N = 1024), and a same-work ratio: sync seconds / vector seconds over
 the first ``--sync-steps`` steps only (identical actions and instances on both sides).
 
+Headline (the JSON's ``headline``, shown by ``tunegym bench``): per N, the vector env's
+env-steps/s vs the SyncVectorEnv's, ratio ``ratio_vector_over_sync``.
+
 Prints ONE JSON line.
 """
 
@@ -39,7 +42,7 @@ import time
 import gymnasium
 import numpy as np
 import torch
-from machine import machine_facts, synchronise
+from machine import headline_entry, machine_facts, synchronise
 
 import tunegym  # noqa: F401  (registers tunegym/SOR-v0)
 
@@ -146,6 +149,10 @@ def main() -> None:
                for num_envs in args.num_envs]
     at_1024 = [entry["ratio_vector_over_sync"] for entry in results
                if entry["num_envs"] >= 1024]
+    headline = [headline_entry(f"{args.env_id} env-steps/s (N={entry['num_envs']})",
+                               "env-steps/s", entry["vector_env_steps_per_s"],
+                               entry["sync_env_steps_per_s"], "gymnasium SyncVectorEnv")
+                for entry in results]
     print(json.dumps({
         "benchmark": "vector_env",
         "env_id": args.env_id,
@@ -153,6 +160,7 @@ def main() -> None:
         "unit": "env-steps/s (num_envs x steps / summed step seconds)",
         "actions": "uniform random discrete arms, numpy default_rng(seed), same for both",
         "results": results,
+        "headline": headline,
         "target_ratio_at_1024_envs": TARGET_RATIO,
         "meets_target_at_1024_envs": (min(at_1024) >= TARGET_RATIO) if at_1024 else None,
         "gymnasium_version": gymnasium.__version__,

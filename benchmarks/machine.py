@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: clocks on any device and machine facts."""
+"""Helpers shared by the benchmark scripts: clocks on any device, machine facts and the
+``headline`` entries that ``tunegym bench`` tabulates."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import platform
 
 import torch
+
+from tunegym.evaluation.bench import check_headline_entry, is_rate
 
 
 def cpu_name() -> str:
@@ -52,3 +55,27 @@ def apply_machine_arguments(parser, args) -> torch.device:
         parser.error("--device cuda requested but CUDA is not available")
     torch.set_num_threads(args.threads)
     return torch.device(args.device)
+
+
+def headline_entry(figure: str, unit: str, ours: float, reference: float | None = None,
+                   reference_name: str | None = None) -> dict:
+    """One figure of a script's ``headline`` list (see ``tunegym.evaluation.bench``).
+
+    Args:
+        figure: short name with units and the setting, e.g.
+            ``"SOR system-sweeps/s (uniform, B=64, m=64)"``.
+        unit: the unit of ``ours`` and ``reference``, e.g. ``"system-sweeps/s"``.
+        ours: tunegym's rate (higher is better).
+        reference: the reference's rate in the same run, or None when it was not measured.
+        reference_name: what the reference is; None exactly when ``reference`` is.
+
+    Returns:
+        {"figure", "ours", "reference", "reference_name", "ratio", "unit"} with
+        ``ratio = ours / reference`` (None without a reference). Raises ValueError if the
+        entry is malformed (e.g. a non-positive rate, or a reference without a name).
+    """
+    # Without two valid rates the ratio stays None and the check names the bad value.
+    ratio = ours / reference if is_rate(ours) and is_rate(reference) else None
+    return check_headline_entry({"figure": figure, "ours": ours, "reference": reference,
+                                 "reference_name": reference_name, "ratio": ratio,
+                                 "unit": unit})

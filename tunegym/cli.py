@@ -2,6 +2,7 @@
 
     tunegym list                          every registered id: family, spaces, reward
     tunegym compare tunegym/SOR-v0        agents vs baselines on the test split: table + PNG
+    tunegym bench [--quick] [--json]      benchmark scripts: ours vs reference, one table
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 import tunegym
 from tunegym.core.batched import check_integer
+from tunegym.evaluation.bench import BENCHMARKS, format_table, run_benchmarks
 
 #: family -> the module whose ``compare`` runs that family's agents and baselines.
 COMPARISONS = {"sor": "tunegym.evaluation.compare_sor",
@@ -70,11 +72,25 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--output-dir", default="results")
     compare.add_argument("--threads", type=int, default=1,
                          help="torch intra-op threads (default 1: fastest on small CPUs)")
+    bench = commands.add_parser("bench", help="run the scripts in benchmarks/ and print their "
+                                "headline figures as one table (exit 1 if any failed)")
+    bench.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME",
+                       help=f"run only these ({', '.join(BENCHMARKS)})")
+    bench.add_argument("--quick", action="store_true",
+                       help="tiny sizes: checks the scripts run, the figures mean nothing")
+    bench.add_argument("--json", action="store_true", help="print the rows as a JSON list")
+    bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="passed to every script (the references run where they run)")
     arguments = parser.parse_args(argv)
 
     if arguments.command == "list":
         print("\n".join(list_envs()))
         return 0
+    if arguments.command == "bench":
+        rows = run_benchmarks(arguments.only, quick=arguments.quick, device=arguments.device,
+                              progress=sys.stderr)
+        print(json.dumps(rows, indent=2) if arguments.json else format_table(rows))
+        return 1 if any(row["error"] is not None for row in rows) else 0
 
     torch.set_num_threads(check_integer("--threads", arguments.threads))
     family = _family_of(arguments.env_id)
