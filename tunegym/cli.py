@@ -3,6 +3,9 @@
     tunegym list                          every registered id: family, spaces, reward
     tunegym compare tunegym/SOR-v0        agents vs baselines on the test split: table + PNG
     tunegym bench [--quick] [--json]      benchmark scripts: ours vs reference, one table
+    tunegym train configs/NAME.yaml       train an agent from a config (TensorBoard, checkpoints)
+    tunegym evaluate --env ID --agent CHECKPOINT   test-split episodes to JSONL/CSV
+    tunegym validate RESULTS.jsonl        replay evaluation rows, check the returns
 """
 
 from __future__ import annotations
@@ -51,6 +54,33 @@ def _family_of(env_id: str) -> str:
     return gymnasium.make(env_id).unwrapped.batched.family
 
 
+def _run_protocol(arguments: argparse.Namespace) -> int:
+    """``tunegym train`` / ``evaluate`` / ``validate``."""
+    if arguments.command == "train":
+        from tunegym.training import TrainConfig, train
+
+        for summary in train(TrainConfig.load(arguments.config), arguments.output_dir,
+                             resume=arguments.resume):
+            print(json.dumps({key: value for key, value in summary.items()
+                              if key != "config_values"}))
+        return 0
+    from tunegym.evaluation.protocol import evaluate, validate
+
+    if arguments.command == "evaluate":
+        rows = evaluate(arguments.env, arguments.agent, arguments.seeds, arguments.output)
+        returns = [row["episode_return"] for row in rows]
+        print(f"{len(rows)} test episodes, mean return {sum(returns) / len(returns):.4f}; "
+              f"wrote {arguments.output}.jsonl and .csv")
+        return 0
+    mismatches = validate(arguments.results)
+    for row in mismatches:
+        print(f"seed {row['seed']}: recorded {row['episode_return']}, replayed "
+              f"{row['replayed_return']} ({row['reason']})")
+    print("all rows replay to the recorded returns" if not mismatches
+          else f"{len(mismatches)} rows do not replay")
+    return 1 if mismatches else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tunegym`` console script."""
     parser = argparse.ArgumentParser(prog="tunegym", description=__doc__,
@@ -81,7 +111,26 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--json", action="store_true", help="print the rows as a JSON list")
     bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                        help="passed to every script (the references run where they run)")
+    train = commands.add_parser("train", help="train an agent from a YAML config")
+    train.add_argument("config")
+    train.add_argument("--output-dir", default="runs")
+    train.add_argument("--resume", action="store_true",
+                       help="continue each seed's run from its last checkpoint")
+    evaluate = commands.add_parser("evaluate", help="play a checkpoint on the test split, "
+                                   "one row per episode (JSONL + CSV)")
+    evaluate.add_argument("--env", required=True)
+    evaluate.add_argument("--agent", required=True, help="a checkpoint.zip of `tunegym train`")
+    evaluate.add_argument("--seeds", type=int, default=10)
+    evaluate.add_argument("--output", default="results/evaluation")
+    validate = commands.add_parser("validate", help="replay an evaluation's rows")
+    validate.add_argument("results")
     arguments = parser.parse_args(argv)
+    if arguments.command in ("train", "evaluate", "validate"):
+        torch.set_num_threads(1)
+        try:
+            return _run_protocol(arguments)
+        except ValueError as error:
+            raise SystemExit(f"tunegym {arguments.command}: {error}") from error
 
     if arguments.command == "list":
         print("\n".join(list_envs()))

@@ -61,3 +61,22 @@ def test_a_run_logs_checkpoints_and_resumes_without_lost_steps(tmp_path):
     longer = TrainConfig.from_mapping({**TINY, "timesteps": 384}, name="tiny")
     (resumed,) = train(longer, output_dir=tmp_path, resume=True)
     assert resumed["resumed"] and resumed["env_steps"] == 384
+
+
+def test_cli_trains_evaluates_and_validates(tmp_path, capsys):
+    from tunegym.cli import main
+
+    config = tmp_path / "cli.yaml"
+    config.write_text("env: tunegym/SolverSchedule-v0\nagent: PPO\ntimesteps: 64\n"
+                      "num_envs: 4\nagent_kwargs: {n_steps: 16, batch_size: 32}\n")
+    runs, results = tmp_path / "runs", tmp_path / "results" / "cli"
+    assert main(["train", str(config), "--output-dir", str(runs)]) == 0
+    assert json.loads(capsys.readouterr().out)["env_steps"] == 64
+    checkpoint = runs / "cli" / "seed_0" / "checkpoint.zip"
+    assert main(["evaluate", "--env", "tunegym/SolverSchedule-v0", "--agent", str(checkpoint),
+                 "--seeds", "2", "--output", str(results)]) == 0
+    assert main(["validate", str(results) + ".jsonl"]) == 0
+    assert "all rows replay" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="tunegym train: unknown config key 'agnt'"):
+        config.write_text("env: tunegym/SOR-v0\nagnt: PPO\n")
+        main(["train", str(config)])
