@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.simulators.quantum.dense_reference import pauli_string_matrix
 from tests.simulators.quantum.helpers import padded_random_circuits, random_pauli_sum
 from tunegym.simulators.quantum import (
     GATES,
@@ -26,8 +27,6 @@ from tunegym.simulators.quantum import (
 
 NOISY = NoiseModel(depolarizing_1q=0.04, depolarizing_2q=0.08, amplitude_damping=0.06,
                    readout_error=0.02)
-PAULI = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
-         "Z": np.diag([1.0, -1.0])}
 
 
 def gate_list(circuits, index):
@@ -48,10 +47,7 @@ def depolarizing_kraus(count, probability):
     matrices = []
     for labels in itertools.product("IXYZ", repeat=count):
         weight = 1 - (size - 1) * probability / size if set(labels) == {"I"} else probability / size
-        matrix = np.ones((1, 1))
-        for label in labels:
-            matrix = np.kron(matrix, PAULI[label])
-        matrices.append(np.sqrt(weight) * matrix)
+        matrices.append(np.sqrt(weight) * pauli_string_matrix("".join(labels)))
     return matrices
 
 
