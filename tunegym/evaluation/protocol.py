@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import importlib
+import inspect
 import io
 import json
 import time
@@ -94,9 +95,8 @@ def evaluate(env_id: str, agent: str | Path, num_seeds: int = 10,
     if trained_env != env_id:
         raise ValueError(f"agent {str(checkpoint)!r} was trained on {trained_env}, not "
                          f"{env_id}")
-    registered = gymnasium.spec(env_id).kwargs
     changed = {key: value for key, value in trained_kwargs.items()
-               if registered.get(key, _Missing) != value}
+               if effective_kwargs(env_id).get(key, _Missing) != value}
     if changed:
         raise ValueError(f"agent {str(checkpoint)!r} changes {env_id}'s kwargs {changed}; "
                          f"evaluation uses the registered env only")
@@ -110,7 +110,18 @@ def evaluate(env_id: str, agent: str | Path, num_seeds: int = 10,
 
 
 class _Missing:
-    """Marks a kwarg the registered spec does not set."""
+    """Marks a kwarg the registered env does not have."""
+
+
+def effective_kwargs(env_id: str) -> dict:
+    """The kwargs the registered ``env_id`` runs with: its family class's defaults
+    updated by the spec's kwargs (so a config that spells out a default is not a
+    change)."""
+    batched_class = type(gymnasium.make(env_id).unwrapped.batched)
+    defaults = {name: parameter.default for name, parameter
+                in inspect.signature(batched_class.__init__).parameters.items()
+                if parameter.default is not inspect.Parameter.empty}
+    return {**defaults, **gymnasium.spec(env_id).kwargs}
 
 
 def write_rows(rows: list[dict], output: str | Path) -> tuple[Path, Path]:
