@@ -44,6 +44,16 @@ def test_evaluate_writes_one_row_per_episode_and_validates(checkpoints, tmp_path
     (tmp_path / "tampered.jsonl").write_text("".join(json.dumps(row) + "\n" for row in tampered))
     (mismatch,) = validate(tmp_path / "tampered.jsonl")
     assert mismatch["seed"] == 1 and mismatch["reason"] == "return differs"
+    older = [{**row, "tunegym_version": "0.0.1"} for row in tampered[:1]]
+    (tmp_path / "older.jsonl").write_text(json.dumps(older[0]) + "\n")
+    (mismatch,) = validate(tmp_path / "older.jsonl")
+    assert mismatch["reason"].startswith("recorded with tunegym 0.0.1")
+    (tmp_path / "corrupt.jsonl").write_text(lines[0] + "\n{not json\n")
+    with pytest.raises(ValueError, match="line 2 is not a JSON row"):
+        validate(tmp_path / "corrupt.jsonl")
+    (tmp_path / "short.jsonl").write_text(json.dumps({"seed": 0}) + "\n")
+    with pytest.raises(ValueError, match="line 1 lacks"):
+        validate(tmp_path / "short.jsonl")
 
 
 def test_agents_with_changed_kwargs_or_other_envs_are_refused(checkpoints, tmp_path):

@@ -80,3 +80,36 @@ def test_cli_trains_evaluates_and_validates(tmp_path, capsys):
     with pytest.raises(SystemExit, match="tunegym train: unknown config key 'agnt'"):
         config.write_text("env: tunegym/SOR-v0\nagnt: PPO\n")
         main(["train", str(config)])
+
+
+def test_a_killed_run_resumes_to_its_budget(tmp_path):
+    """Kill `tunegym train` after its first checkpoint; --resume finishes the budget from
+    the checkpoint's step count, and no partial checkpoint is left behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "killed.yaml"
+    config.write_text("env: tunegym/SolverSchedule-v0\nagent: PPO\ntimesteps: 1536\n"
+                      "num_envs: 4\ncheckpoint_every: 64\n"
+                      "agent_kwargs: {n_steps: 16, batch_size: 32}\n")
+    command = [sys.executable, "-m", "tunegym.cli", "train", str(config), "--output-dir",
+               str(tmp_path / "runs")]
+    run = tmp_path / "runs" / "killed" / "seed_0"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.zip").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (run / "checkpoint.zip").is_file() and not (run / "summary.json").is_file()
+    from stable_baselines3 import PPO
+
+    saved = PPO.load(run / "checkpoint.zip").num_timesteps
+    assert 0 < saved < 1536
+    completed = subprocess.run(command + ["--resume"], capture_output=True, text=True,
+                               check=True, timeout=300)
+    summary = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert summary["resumed"] and summary["env_steps"] == 1536
+    assert not list(run.glob(".*partial*"))

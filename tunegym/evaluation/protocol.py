@@ -15,8 +15,13 @@ end), ``wall_seconds``.
 An agent trained with env kwargs other than the registered id's (say a smaller grid)
 is refused: its scores would not be comparable with the leaderboard's.
 
+The files are written whole or not at all (temporary file, then rename), so an
+interrupted evaluation leaves no partial results; rerun it.
+
 :func:`validate` replays every row (same checkpoint, env and seed) and reports the rows
-whose return differs by more than ``tolerance``.
+whose return differs by more than ``tolerance``, or that were recorded with another
+tunegym version or env spec (not replayed); a corrupt file or row is an error naming
+its line.
 """
 
 from __future__ import annotations
@@ -143,8 +148,20 @@ def validate(results: str | Path, tolerance: float = 1e-6) -> list[dict]:
     if not path.is_file():
         raise ValueError(f"results file {str(path)!r} does not exist")
     mismatches, models = [], {}
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"results file {str(path)!r} line {number} is not a JSON row "
+                             f"({error})") from error
+        missing = [name for name in FIELDS if not isinstance(row, dict) or name not in row]
+        if missing:
+            raise ValueError(f"results file {str(path)!r} line {number} lacks {missing}")
+        if row["tunegym_version"] != version("tunegym"):
+            mismatches.append({**row, "replayed_return": None, "reason":
+                               f"recorded with tunegym {row['tunegym_version']}, this is "
+                               f"{version('tunegym')}"})
+            continue
         if row["env_spec_sha256"] != _spec_hash(row["env_id"]):
             mismatches.append({**row, "replayed_return": None,
                                "reason": "the registered env spec changed"})
