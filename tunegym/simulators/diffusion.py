@@ -193,7 +193,8 @@ class GaussianMixture:
         eigenvalues: (..., K, d) non-negative covariance eigenvalues (a zero makes the
             component a point mass along that direction: how a mixture in fewer
             dimensions is padded).
-        eigenvectors: (..., K, d, d) orthonormal columns, or None for the identity
+        eigenvectors: (..., R, d, d) orthonormal columns of the first R <= K
+            components (the others are axis-aligned), or None for the identity
             (axis-aligned covariances).
     The leading dims (...) are the mixture batch (empty for one mixture).
     """
@@ -215,9 +216,12 @@ class GaussianMixture:
             raise ValueError("eigenvalues must be non-negative")
         self.eigenvectors = (None if eigenvectors is None
                              else torch.as_tensor(eigenvectors, dtype=torch.float64))
-        if self.eigenvectors is not None and \
-                self.eigenvectors.shape != (*self.means.shape, self.means.shape[-1]):
-            raise ValueError(f"eigenvectors must have shape "
+        if self.eigenvectors is not None and (
+                self.eigenvectors.shape[:-3] != self.means.shape[:-2]
+                or self.eigenvectors.shape[-1:] != self.means.shape[-1:]
+                or not 1 <= self.eigenvectors.shape[-3] <= self.means.shape[-2]
+                or self.eigenvectors.shape[-2] != self.means.shape[-1]):
+            raise ValueError(f"eigenvectors must have shape (..., R <= K, d, d) within "
                              f"{(*self.means.shape, self.means.shape[-1])}")
 
     @property
@@ -230,14 +234,20 @@ class GaussianMixture:
 
     def _to_eigenbasis(self, values: torch.Tensor) -> torch.Tensor:
         """(..., N, K, d) -> coordinates in each component's eigenbasis."""
-        if self.eigenvectors is None:
-            return values
-        return torch.einsum("...nkd,...kde->...nke", values, self.eigenvectors)
+        return self._rotate(values, "...nkd,...kde->...nke")
 
     def _from_eigenbasis(self, values: torch.Tensor) -> torch.Tensor:
+        return self._rotate(values, "...nke,...kde->...nkd")
+
+    def _rotate(self, values: torch.Tensor, equation: str) -> torch.Tensor:
+        """Apply the eigenvectors to the first R components of (..., N, K, d) values."""
         if self.eigenvectors is None:
             return values
-        return torch.einsum("...nke,...kde->...nkd", values, self.eigenvectors)
+        rotated = self.eigenvectors.shape[-3]
+        turned = torch.einsum(equation, values[..., :rotated, :], self.eigenvectors)
+        if rotated == values.shape[-2]:
+            return turned
+        return torch.cat([turned, values[..., rotated:, :]], dim=-2)
 
     def sample(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(count, d) exact samples of an unbatched mixture."""
@@ -248,7 +258,10 @@ class GaussianMixture:
         noise = torch.randn(count, self.dimension, dtype=torch.float64, generator=generator)
         scaled = noise * self.eigenvalues[component].sqrt()
         if self.eigenvectors is not None:
-            scaled = torch.einsum("nde,ne->nd", self.eigenvectors[component], scaled)
+            rotated = component < self.eigenvectors.shape[-3]
+            turned = torch.einsum("nde,ne->nd", self.eigenvectors[
+                component.clamp(max=self.eigenvectors.shape[-3] - 1)], scaled)
+            scaled = torch.where(rotated[:, None], turned, scaled)
         return self.means[component] + scaled
 
     def denoise(self, x: torch.Tensor, alpha: float | torch.Tensor,
@@ -408,8 +421,9 @@ def sample(mixture: GaussianMixture, schedule: NoiseSchedule | ScheduleBatch,
         estimates: per step a name in :data:`ESTIMATES` or its position (tensor (S, M));
             default "taylor".
         block_elements: the samples are independent, so they are integrated in blocks
-            of about this many (S x block x d) float64 elements, which keeps the
-            intermediates in cache on a CPU. Default 2^18 on CPU, no blocks on GPU.
+            of about this many (S x block x K x d, K the mixture's components) float64
+            elements, which keeps the denoiser's intermediates in cache on a CPU.
+            Default 2^18 on CPU, no blocks on GPU.
 
     Returns:
         (N, d) for one schedule given as (M + 1,), else (S, N, d).
@@ -437,9 +451,7 @@ def sample(mixture: GaussianMixture, schedule: NoiseSchedule | ScheduleBatch,
     lambdas = schedule.lambda_(timesteps)[..., None, None]                        # (S, M+1, 1, 1)
     alphas, sigmas = schedule.alpha(timesteps), schedule.sigma(timesteps)         # (S, M+1)
     x = noise.to(torch.float64).expand(count, *noise.shape[-2:])
-    if block_elements is None:
-        block_elements = 2 ** 18 if x.device.type == "cpu" else x.numel()
-    block = max(1, block_elements // (count * x.shape[-1]))
+    block = _block_size(mixture, x, block_elements)
     solved = torch.cat([_integrate(mixture, part.clone(), lambdas, alphas, sigmas, orders,
                                    data_steps, correctors, estimates)
                         for part in x.split(block, dim=1)], dim=1)
@@ -477,11 +489,24 @@ def _integrate(mixture, x, lambdas, alphas, sigmas, orders, data_steps, correcto
     raise AssertionError("unreachable: the loop returns at its last step")
 
 
+def _block_size(mixture, x: torch.Tensor, block_elements: int | None = None) -> int:
+    """Samples per block so that the denoiser's (S, block, K, d) intermediates hold
+    about ``block_elements`` (default 2^18 on CPU, where that keeps them in cache; all
+    samples at once on GPU) float64 entries, for x (S, N, d)."""
+    if block_elements is None:
+        block_elements = 2 ** 18 if x.device.type == "cpu" else x.numel()
+    components = mixture.means.shape[-2] if isinstance(mixture, GaussianMixture) else 1
+    return max(1, block_elements // (x.shape[0] * x.shape[-1] * components))
+
+
 def evaluate_model(mixture: GaussianMixture, x: torch.Tensor, alpha: torch.Tensor,
                    sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One model evaluation at x (S, N, d) with alpha, sigma (S,): (data prediction,
-    noise prediction), each (S, N, d)."""
-    data = mixture.denoise(x, alpha, sigma)
+    noise prediction), each (S, N, d); the samples go through the model in
+    cache-sized blocks."""
+    parts = x.split(_block_size(mixture, x), dim=1)
+    data = (mixture.denoise(x, alpha, sigma) if len(parts) == 1 else
+            torch.cat([mixture.denoise(part, alpha, sigma) for part in parts], dim=1))
     return data, (x - alpha[:, None, None] * data) / sigma[:, None, None]
 
 
@@ -667,8 +692,9 @@ def padded_mixture_parameters(kinds: tuple[str, ...], dimensions: tuple[int, ...
 
     Returns:
         ``weights`` (b, K), ``means`` and ``eigenvalues`` (b, K, D) and, if a kind has
-        rotated covariances, ``eigenvectors`` (b, K, D, D) (identity for the other
-        rows), with K the most components and D the largest dimension.
+        rotated covariances, ``eigenvectors`` (b, R, D, D) of the first R components
+        (R the most components of a rotated kind; identity for the other rows), with K
+        the most components and D the largest dimension.
     """
     count, device = keys.shape[0], keys.device
     components = max(MIXTURE_COMPONENTS[kind] for kind in kinds)
@@ -678,9 +704,10 @@ def padded_mixture_parameters(kinds: tuple[str, ...], dimensions: tuple[int, ...
                                    device=device),
               "eigenvalues": torch.ones(count, components, largest, dtype=torch.float64,
                                         device=device)}
-    if any(kind in ROTATED_MIXTURES for kind in kinds):
+    rotated = [MIXTURE_COMPONENTS[kind] for kind in kinds if kind in ROTATED_MIXTURES]
+    if rotated:
         padded["eigenvectors"] = torch.eye(largest, dtype=torch.float64,
-                                           device=device).repeat(count, components, 1, 1)
+                                           device=device).repeat(count, max(rotated), 1, 1)
     for kind_position, kind in enumerate(kinds):
         for dimension_position, dimension in enumerate(dimensions):
             rows = ((kind_index == kind_position)
