@@ -117,12 +117,14 @@ def test_padded_mixtures_denoise_like_the_unpadded_ones():
     from tunegym.simulators.diffusion import mixture_parameters, padded_mixture_parameters
 
     keys = hash_keys(torch.arange(4))
-    padded = GaussianMixture(**padded_mixture_parameters(
-        ("two_modes", "many_modes"), (3, 5), torch.tensor([0, 1, 0, 1]),
-        torch.tensor([0, 0, 1, 1]), keys))
+    parameters = padded_mixture_parameters(
+        ("ill_conditioned", "many_modes"), (3, 5), torch.tensor([0, 1, 0, 1]),
+        torch.tensor([0, 0, 1, 1]), keys)
+    assert parameters["eigenvectors"].shape == (4, 3, 5, 5)       # rotated: the first 3 of 16
+    padded = GaussianMixture(**parameters)
     x = torch.randn(4, 10, 5, generator=torch.Generator().manual_seed(13), dtype=torch.float64)
-    for row, (kind, dimension) in enumerate([("two_modes", 3), ("many_modes", 3),
-                                             ("two_modes", 5), ("many_modes", 5)]):
+    for row, (kind, dimension) in enumerate([("ill_conditioned", 3), ("many_modes", 3),
+                                             ("ill_conditioned", 5), ("many_modes", 5)]):
         x[row, :, dimension:] = 0.0
         alone = GaussianMixture(**{name: value[0] for name, value in mixture_parameters(
             kind, dimension, keys[row:row + 1]).items()})
