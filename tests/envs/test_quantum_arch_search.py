@@ -72,7 +72,6 @@ def test_energies_and_rewards_follow_the_dense_reference_and_the_rule():
         expected = ((previous - energy) / (previous - ground)).clamp(min=-1)
         assert not bool(terminated.any())
         assert torch.allclose(reward, expected.float(), atol=1e-6)
-        # the inner loop never ends above its warm start by more than the new gate's kick
         previous = energy
 
 

@@ -56,7 +56,7 @@ def play(env: QuantumArchSearchEnv, seeds: torch.Tensor, policy: Policy) -> dict
 def random_architectures(env: QuantumArchSearchEnv, seeds: torch.Tensor) -> dict:
     """Uniformly random legal actions, drawn from the episode seeds (see :func:`play`)."""
     def policy(state, step):
-        mask = env._mask(state).to(torch.float64)
+        mask = env.legal_actions(state).to(torch.float64)
         scores = uniform(hash_keys(state["episode_key"], step), (mask.shape[1],),
                          stream=70) * mask
         return scores.argmax(dim=1)
@@ -101,7 +101,7 @@ def greedy_search(env: QuantumArchSearchEnv, seeds: torch.Tensor) -> dict:
         candidates = torch.arange(actions, device=env.device).repeat(count)
         new_state, _, _, _, _ = env.transition(repeated, candidates)
         energies = new_state["energy"].reshape(count, actions)
-        energies = torch.where(env._mask(state), energies, torch.inf)
+        energies = torch.where(env.legal_actions(state), energies, torch.inf)
         return energies.argmin(dim=1)
 
     return play(env, seeds, policy)

@@ -214,46 +214,38 @@ class QuantumArchSearchEnv(BatchedEnv):
         keys = hash_keys(state["episode_key"], state["count"])
         if self.optimiser == "cobyla":
             angles = self._cobyla(state, angles, rotation)
-        elif self.optimiser == "adam":
+        else:                    # Adam on exact (autograd) or SPSA gradient estimates
             angles.requires_grad_(True)
             optimiser = torch.optim.Adam([angles], lr=self.learning_rate)
-            for _ in range(self.optimiser_steps):
+            for step in range(1, self.optimiser_steps + 1):
                 optimiser.zero_grad()
-                evaluate(angles).sum().backward()
-                angles.grad = torch.where(rotation, angles.grad, 0.0)
+                if self.optimiser == "adam":
+                    evaluate(angles).sum().backward()
+                    gradient = angles.grad
+                else:
+                    gradient = self._spsa_gradient(state, angles.detach(), rotation, keys, step)
+                angles.grad = torch.where(rotation, gradient, 0.0)
                 optimiser.step()
             angles = angles.detach()
-        else:
-            angles = self._adam_spsa(state, angles, rotation, keys)
         with torch.no_grad():
             return angles, self.energies(Circuits(state["gates"], state["qubits"], angles),
                                          index, self.shots, keys, stream=64)
 
-    def _adam_spsa(self, state, angles, rotation, keys):
-        """Adam on SPSA gradient estimates, perturbations (and shot noise) from the
-        episode seed and step."""
-        first, second = torch.zeros_like(angles), torch.zeros_like(angles)
-
-        def evaluate(trial, step, sign):
-            shots = None if self.shots is None else round(
-                self.shots * (1 + 3 * (step - 1) / max(1, self.optimiser_steps - 1)))
-            circuits = Circuits(state["gates"], state["qubits"], trial)
-            return self.energies(circuits, state["hamiltonian_index"], shots, keys,
-                                 stream=1000 + 2 * step + sign)
-
-        for step in range(1, self.optimiser_steps + 1):
-            signs = torch.where(uniform(keys, (self.max_gates,), stream=60 + step) < 0.5,
-                                -1.0, 1.0).to(angles.dtype) * rotation
-            with torch.no_grad():
-                difference = (evaluate(angles + SPSA_PERTURBATION * signs, step, 0)
-                              - evaluate(angles - SPSA_PERTURBATION * signs, step, 1))
-            gradient = difference[:, None] / (2 * SPSA_PERTURBATION) * signs
-            first = 0.9 * first + 0.1 * gradient
-            second = 0.999 * second + 0.001 * gradient ** 2
-            corrected = (first / (1 - 0.9 ** step)) / (
-                (second / (1 - 0.999 ** step)).sqrt() + 1e-8)
-            angles = angles - self.learning_rate * corrected * rotation
-        return angles
+    def _spsa_gradient(self, state, angles, rotation, keys, step: int) -> torch.Tensor:
+        """(b, L) SPSA gradient estimate of step ``step``: +-1 perturbations (and shot
+        noise, its shot count growing from ``shots`` to 4 x ``shots`` over the steps)
+        drawn from the episode seed, step and position."""
+        shots = None if self.shots is None else round(
+            self.shots * (1 + 3 * (step - 1) / max(1, self.optimiser_steps - 1)))
+        signs = torch.where(uniform(keys, (self.max_gates,), stream=60 + step) < 0.5,
+                            -1.0, 1.0).to(angles.dtype) * rotation
+        with torch.no_grad():
+            difference = [self.energies(Circuits(state["gates"], state["qubits"],
+                                                 angles + sign * SPSA_PERTURBATION * signs),
+                                        state["hamiltonian_index"], shots, keys,
+                                        stream=1000 + 2 * step + branch)
+                          for branch, sign in enumerate((1.0, -1.0))]
+        return (difference[0] - difference[1])[:, None] / (2 * SPSA_PERTURBATION) * signs
 
     def _cobyla(self, state, angles, rotation):
         """scipy COBYLA on each row's rotation angles."""
@@ -314,9 +306,10 @@ class QuantumArchSearchEnv(BatchedEnv):
 
     def action_masks(self) -> torch.Tensor:
         """(B, A) bool: False for actions that repeat the last gate on all their qubits."""
-        return self._mask(self.state)
+        return self.legal_actions(self.state)
 
-    def _mask(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+    def legal_actions(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(b, A) bool action mask of any state dict (e.g. copies a search plays on)."""
         actions = torch.arange(self.action_codes.numel(), device=self.device)
         last = state["last_action"]                                            # (b, N)
         on_control = last[:, self.action_qubits[:, 0]] == actions               # (b, A)
@@ -362,7 +355,7 @@ class QuantumArchSearchEnv(BatchedEnv):
                 "n_gates": position + 1, "n_cnots": (gates == GATE_CODES["cnot"]).sum(dim=1),
                 "depth": qubit_layer.max(dim=1).values,
                 "threshold_ha": torch.full_like(energy, self.threshold),
-                "action_mask": self._mask(new_state)}
+                "action_mask": self.legal_actions(new_state)}
         terminated = success | out_of_budget
         return new_state, reward.to(torch.float32), terminated, torch.zeros_like(terminated), info
 

@@ -127,6 +127,9 @@ class SolverScheduleEnv(BatchedEnv):
         self.schedules = tuple(NoiseSchedule(kind) for kind in split_choices(
             "schedule", schedule, split,
             lambda value: check_choice("schedule", value, SCHEDULES)))
+        self.variance_exploding = torch.tensor(
+            [schedule.kind == "edm" for schedule in self.schedules], dtype=torch.float64,
+            device=self.device)
         self.nfe_choices = torch.tensor(sorted(split_choices("nfe", nfe, split, _check_nfe)),
                                         device=self.device)
         self.max_nfe = int(self.nfe_choices.max())
@@ -211,13 +214,11 @@ class SolverScheduleEnv(BatchedEnv):
         x = state["x"] / scale[:, None, None]
         rms = (x.pow(2).sum(dim=(1, 2)) / (x.shape[1] * dimension)).sqrt()
         spread = x.std(dim=1).sum(dim=1) / dimension
-        variance_exploding = torch.tensor([schedule.kind == "edm" for schedule in self.schedules],
-                                          dtype=torch.float64, device=self.device)
         features = torch.stack([state["step"] / nfe, time / schedules.t_max, remaining,
                                 (nfe - state["step"]) / nfe, rms / (1 + rms),
                                 spread / (1 + spread), torch.sigmoid(state["lambda"] / 4),
                                 torch.log2(dimension) / 8,
-                                variance_exploding[state["schedule_index"]]], dim=1)
+                                self.variance_exploding[state["schedule_index"]]], dim=1)
         return features.to(torch.float32)
 
     def transition(self, state, action):

@@ -100,8 +100,9 @@ def evaluate(env_id: str, agent: str | Path, num_seeds: int = 10,
     if trained_env != env_id:
         raise ValueError(f"agent {str(checkpoint)!r} was trained on {trained_env}, not "
                          f"{env_id}")
+    effective = effective_kwargs(env_id)
     changed = {key: value for key, value in trained_kwargs.items()
-               if effective_kwargs(env_id).get(key, _Missing) != value}
+               if effective.get(key, _Missing) != value}
     if changed:
         raise ValueError(f"agent {str(checkpoint)!r} changes {env_id}'s kwargs {changed}; "
                          f"evaluation uses the registered env only")
