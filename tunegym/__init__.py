@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tunegym.core.registration import registered_ids
+from tunegym.core.registration import make_batched_env, registered_ids
 from tunegym.envs import register_all
 
 __version__ = "0.1.0"
@@ -31,4 +31,4 @@ def make_sb3_vec_env(env_id: str, num_envs: int = 64, **kwargs: Any) -> SB3VecEn
 
 register_all()
 
-__all__ = ["__version__", "make_sb3_vec_env", "registered_ids"]
+__all__ = ["__version__", "make_batched_env", "make_sb3_vec_env", "registered_ids"]

@@ -8,7 +8,7 @@ from tunegym.core.batched import (
     check_integer,
     split_choices,
 )
-from tunegym.core.registration import register_family, registered_ids
+from tunegym.core.registration import make_batched_env, register_family, registered_ids
 
 __all__ = [
            "BatchedEnv",
@@ -18,6 +18,7 @@ __all__ = [
            "check_choice",
            "check_integer",
            "derive_envs",
+           "make_batched_env",
            "register_family",
            "registered_ids",
            "split_choices",

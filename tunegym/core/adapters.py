@@ -54,6 +54,14 @@ def _action_tensor(action: Any, batched: BatchedEnv, batch_shape: tuple[int, ...
     return torch.as_tensor(array, device=batched.device).reshape(expected_shape)
 
 
+def _forwarded(env, name: str):
+    """Attribute ``name`` of ``env.batched`` if its family forwards it, else AttributeError."""
+    if name != "batched_env_class" and name in env.batched_env_class.forwarded \
+            and "batched" in vars(env):
+        return getattr(env.batched, name)
+    raise AttributeError(f"{type(env).__name__!r} object has no attribute {name!r}")
+
+
 def _seeds_for_reset(batched: BatchedEnv, seed: int | list[int] | None,
                      rng: np.random.Generator) -> torch.Tensor:
     """Episode seeds (B,) per the module's seeding rules."""
@@ -109,6 +117,9 @@ class SingleEnv(gymnasium.Env):
         return (_to_numpy(observation[0]), float(reward[0]), bool(terminated[0]),
                 bool(truncated[0]), {name: _info_entry(value[0]) for name, value in info.items()})
 
+    def __getattr__(self, name: str):
+        return _forwarded(self, name)
+
     def action_masks(self) -> np.ndarray:
         """(n_actions,) bool legal actions, for families that mask (sb3-contrib's
         MaskablePPO calls this)."""
@@ -137,6 +148,9 @@ class TorchVectorEnv(gymnasium.vector.VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.metadata = {**self.batched.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
         self.render_mode = None
+
+    def __getattr__(self, name: str):
+        return _forwarded(self, name)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         if isinstance(seed, (int, np.integer)):

@@ -139,6 +139,9 @@ class BatchedEnv:
     reward_description: ClassVar[str] = ""
     #: The info key of the family's raw metric (units in the key), logged by training.
     raw_metric: ClassVar[str] = ""
+    #: Names of methods/attributes the gymnasium front ends (single and vector env)
+    #: forward to this batched env, e.g. a design family's ``decode``.
+    forwarded: ClassVar[tuple[str, ...]] = ()
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
     render_mode: ClassVar[str | None] = None
 

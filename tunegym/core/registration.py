@@ -30,6 +30,28 @@ def register_family(env_id: str, module: str, family_name: str, kwargs: dict[str
     )
 
 
+def make_batched_env(env_id: str, num_envs: int = 1, **kwargs: Any):
+    """The batched env (:class:`tunegym.core.BatchedEnv`, tensors in and out) of a
+    registered tunegym id, with ``num_envs`` envs.
+
+    Args:
+        env_id: a registered id, e.g. "tunegym/SOR-v0".
+        num_envs: batch size B.
+        **kwargs: env kwargs overriding the registered ones (device, split, ...).
+    """
+    if env_id not in gymnasium.registry:
+        raise ValueError(f"env_id {env_id!r} is not registered (tunegym ids: "
+                         f"{registered_ids()})")
+    spec = gymnasium.spec(env_id)
+    creator = spec.vector_entry_point
+    if isinstance(creator, str):
+        creator = gymnasium.envs.registration.load_env_creator(creator)
+    batched_class = getattr(creator, "batched_env_class", None)
+    if batched_class is None:
+        raise ValueError(f"env_id {env_id!r} is not a tunegym batched env")
+    return batched_class(num_envs=num_envs, **{**spec.kwargs, **kwargs})
+
+
 def registered_ids() -> list[str]:
     """Every registered tunegym id, sorted."""
     return sorted(env_id for env_id in gymnasium.registry

@@ -15,6 +15,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from tunegym.core.adapters import _action_tensor, _seeds_for_reset, _to_numpy
 from tunegym.core.batched import BatchedEnv
+from tunegym.core.registration import make_batched_env
 
 
 class SB3VecEnv(VecEnv):
@@ -104,11 +105,4 @@ def make_sb3_vec_env(env_id: str, num_envs: int = 64, **kwargs: Any) -> SB3VecEn
         num_envs: batch size B, stepped in one batched call.
         **kwargs: env kwargs overriding the registered ones.
     """
-    spec = gymnasium.spec(env_id)
-    creator = spec.vector_entry_point
-    if isinstance(creator, str):
-        creator = gymnasium.envs.registration.load_env_creator(creator)
-    batched_class = getattr(creator, "batched_env_class", None)
-    if batched_class is None:
-        raise ValueError(f"env_id {env_id!r} is not a tunegym batched env")
-    return SB3VecEnv(batched_class(num_envs=num_envs, **{**spec.kwargs, **kwargs}))
+    return SB3VecEnv(make_batched_env(env_id, num_envs, **kwargs))
