@@ -88,7 +88,8 @@ def test_learning_beats_random_policy():
     agent = SubPO(observation_size(train), seed=0)
     for step in range(40):
         figures = agent.train_step(train, torch.arange(256) + 256 * step)
-    assert set(figures) == {"mean_return", "loss", "entropy"}
+    assert set(figures) == {"mean_return", "loss", "entropy", "episode_returns",
+                            "final_raw_metric"}
     seeds = torch.arange(256)
     random_mean = float(random_policy_returns(test, seeds).mean())
     subpo_mean = float(agent.evaluate(test, seeds).mean())
@@ -118,7 +119,7 @@ def test_history_policy_reads_the_map_and_trains():
     torch.testing.assert_close(markov.probabilities(observation), markov.probabilities(other_map))
     for step in range(3):
         figures = history.train_step(env, torch.arange(64) + 64 * step)
-        assert all(torch.isfinite(torch.tensor(v)) for v in figures.values())
+        assert all(bool(torch.isfinite(torch.as_tensor(v)).all()) for v in figures.values())
     returns = history.evaluate(env, torch.arange(64))
     assert returns.shape == (64,) and bool((returns >= 0).all())
 
@@ -128,7 +129,9 @@ def test_same_seed_same_agent():
     def run(seed):
         env = CoverageEnv(num_envs=32, **SMALL)
         agent = SubPO(observation_size(env), seed=seed)
-        figures = [agent.train_step(env, torch.arange(32) + 32 * step) for step in range(3)]
+        figures = [{key: value.tolist() if torch.is_tensor(value) else value
+                    for key, value in agent.train_step(env, torch.arange(32) + 32 * step).items()}
+                   for step in range(3)]
         observation = env.reset(torch.arange(32))
         return figures, agent.act(observation), list(agent.network.parameters())
 

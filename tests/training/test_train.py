@@ -31,7 +31,7 @@ def test_shipped_configs_load(path):
     ({"seeds": [0, -1]}, "'seeds'"),
     ({"agent": "SAC"}, "SAC cannot act on"),
     ({"env_kwargs": {"variance": "huge"}}, "'env_kwargs' is rejected"),
-    ({"curriculum": {"initial": 0.1}}, "'curriculum' applies to quantum"),
+    ({"curriculum": {"initial": 0.1}}, "'curriculum' applies to SB3 agents on quantum"),
 ])
 def test_bad_configs_are_rejected_naming_the_key(change, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -50,7 +50,7 @@ def test_a_run_logs_checkpoints_and_resumes_without_lost_steps(tmp_path):
     (summary,) = train(config, output_dir=tmp_path)
     run = tmp_path / "tiny" / "seed_0"
     assert summary["env_steps"] == 256 and not summary["resumed"]
-    assert (run / "checkpoint.zip").is_file() and not list(run.glob(".*partial*"))
+    assert (run / "checkpoint.zip").is_file() and not list(run.glob(".*"))
     assert json.loads((run / "summary.json").read_text())["env_steps"] == 256
     tags = set()
     for events in (run / "tensorboard").rglob("events.*"):
@@ -112,4 +112,4 @@ def test_a_killed_run_resumes_to_its_budget(tmp_path):
                                check=True, timeout=300)
     summary = json.loads(completed.stdout.strip().splitlines()[-1])
     assert summary["resumed"] and summary["env_steps"] == 1536
-    assert not list(run.glob(".*partial*"))
+    assert not list(run.glob(".*"))

@@ -63,6 +63,7 @@ state is float64 (the Tsallis-INF normaliser is solved to 1e-12).
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, ClassVar
 
@@ -254,6 +255,8 @@ class BanditAgent:
 
     #: Whether the agent reads ``observation[:, 0]`` as its context.
     is_contextual: ClassVar[bool] = False
+    #: Attributes holding per-copy state (leading dim B), sliced by :meth:`select_copy`.
+    copy_state: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, num_arms: int, num_envs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu") -> None:
@@ -312,6 +315,27 @@ class BanditAgent:
         actions = self._check_actions(actions)
         rewards = self._check_rewards(rewards)
         self._learn(context, actions, -rewards)
+
+    def select_copy(self, index: int) -> BanditAgent:
+        """A one-copy agent (B = 1) that continues copy ``index``'s learned state and
+        hyperparameters, with this agent's generator state (e.g. a learner trained on
+        the train split, evaluated online on the test split)."""
+        index = check_integer("index", index, minimum=0)
+        if index >= self.num_envs:
+            raise ValueError(f"index must be < num_envs = {self.num_envs}, got {index}")
+        single = copy.deepcopy(self)
+        single.num_envs = 1
+        single._copy_index = torch.arange(1, device=self.device)
+        for name in self.copy_state:
+            value = getattr(self, name)
+            if isinstance(value, _RunningMeanAbsLoss):
+                sliced = copy.copy(value)
+                sliced.abs_loss_sum = value.abs_loss_sum[index:index + 1].clone()
+                sliced.loss_count = value.loss_count[index:index + 1].clone()
+            else:
+                sliced = value[index:index + 1].clone()
+            setattr(single, name, sliced)
+        return single
 
     # ----------------------------------------------------------------------- hooks
     def _probabilities(self, context: torch.Tensor | None) -> torch.Tensor:
@@ -417,6 +441,8 @@ class _ImportanceWeightedBandit(BanditAgent):
     Lhat_a += normalised_loss / p_a, with p the distribution it was sampled from.
     """
 
+    copy_state = ("cumulative_loss_estimates", "rounds_played", "loss_normaliser")
+
     def __init__(self, num_arms: int, num_envs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu") -> None:
         super().__init__(num_arms, num_envs, seed, device)
@@ -504,6 +530,8 @@ class UCB1(BanditAgent):
     Args: as in :class:`BanditAgent`.
     """
 
+    copy_state = ("play_counts", "normalised_loss_sums", "loss_normaliser")
+
     def __init__(self, num_arms: int, num_envs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu") -> None:
         super().__init__(num_arms, num_envs, seed, device)
@@ -556,6 +584,8 @@ class TsallisINFContextBins(ContextualBanditAgent):
             :class:`ContextualBanditAgent`.
         num_bins: m >= 1 (default 6).
     """
+
+    copy_state = ("cumulative_loss_estimates", "rounds_played", "loss_normaliser")
 
     def __init__(self, num_arms: int, num_envs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", context_low: float = 0.0,
@@ -615,6 +645,8 @@ class ChebCB(ContextualBanditAgent):
         ridge: ridge regulariser > 0 (default 1e-3).
         exploration: scale > 0 of gamma_t (default 10).
     """
+
+    copy_state = ("gram", "moment", "rounds_played", "loss_normaliser")
 
     def __init__(self, num_arms: int, num_envs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", context_low: float = 0.0,

@@ -154,21 +154,23 @@ class SubPO:
         Returns:
             ``observations`` (T, B, d) float32 (the state each action was taken in),
             ``actions`` (T, B) int64, ``rewards`` (T, B) float32 (marginal gains),
-            with T = env.horizon.
+            with T = env.horizon, and ``final_raw_metric`` (B,): the env's raw metric
+            (``info[env.raw_metric]``, e.g. F(S)) after the last step.
         """
         self._check_env(env)
         observation = env.reset(seeds)
         observations, actions, rewards = [], [], []
         for _ in range(env.horizon):
             action = self.act(observation, deterministic=deterministic)
-            next_observation, reward, _, _, _ = env.step(action)
+            next_observation, reward, _, _, info = env.step(action)
             observations.append(observation)
             actions.append(action)
             rewards.append(reward)
             observation = next_observation
         return {"observations": torch.stack(observations).to(self.device),
                 "actions": torch.stack(actions).to(self.device),
-                "rewards": torch.stack(rewards).to(self.device, torch.float32)}
+                "rewards": torch.stack(rewards).to(self.device, torch.float32),
+                "final_raw_metric": info[env.raw_metric].to(self.device)}
 
     # ------------------------------------------------------------------ loss
     @staticmethod
@@ -205,12 +207,13 @@ class SubPO:
         loss = -(chosen * advantages).sum() / batch_size - self.entropy_coefficient * entropy
         return loss, entropy.detach()
 
-    def train_step(self, env, seeds) -> dict[str, float]:
+    def train_step(self, env, seeds) -> dict[str, float | torch.Tensor]:
         """One rollout of len(seeds) episodes on ``env`` and one Adam step on the loss.
 
         Returns:
             ``mean_return`` (mean episode objective gain, sum of rewards), ``loss`` and
-            ``entropy`` (mean policy entropy over the rollout, nats).
+            ``entropy`` (mean policy entropy over the rollout, nats), floats;
+            ``episode_returns`` (B,) and ``final_raw_metric`` (B,) tensors.
         """
         self.network.train()
         batch = self.rollout(env, seeds)
@@ -218,8 +221,10 @@ class SubPO:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return {"mean_return": float(batch["rewards"].sum(dim=0).mean()),
-                "loss": float(loss.detach()), "entropy": float(entropy)}
+        episode_returns = batch["rewards"].sum(dim=0)
+        return {"mean_return": float(episode_returns.mean()), "loss": float(loss.detach()),
+                "entropy": float(entropy), "episode_returns": episode_returns,
+                "final_raw_metric": batch["final_raw_metric"]}
 
     def evaluate(self, env, seeds, deterministic: bool = True) -> torch.Tensor:
         """Episode returns (B,) float32 on ``env``: F(S) - F(start), the sum of rewards."""

@@ -13,9 +13,10 @@ Example (``configs/qas_h2_maskable_ppo.yaml``)::
 Keys (anything else is an error, with a did-you-mean):
 
 * ``env`` (str, a registered tunegym id) and ``env_kwargs`` (mapping, default {});
-* ``agent``: an SB3 algorithm (PPO, A2C, DQN, SAC) or sb3-contrib's MaskablePPO;
-  ``policy`` (default "MlpPolicy") and ``agent_kwargs`` (mapping, passed to the
-  constructor);
+* ``agent``: an SB3 algorithm (PPO, A2C, DQN, SAC), sb3-contrib's MaskablePPO, or
+  one of tunegym's own agents (bandits, contextual bandits, SubPO, search agents; see
+  :mod:`tunegym.training.native`); ``policy`` (SB3 only, default "MlpPolicy") and
+  ``agent_kwargs`` (mapping, passed to the constructor);
 * ``timesteps`` (int >= 1, env steps per seed), ``num_envs`` (int >= 1, default 16),
   ``seeds`` (list of ints, default [0]), ``device`` (the env's, default "cpu"),
   ``checkpoint_every`` (env steps, default timesteps // 10, at least one rollout);
@@ -34,6 +35,7 @@ from typing import Any
 import gymnasium
 
 import tunegym
+from tunegym.training.native import NATIVE_AGENTS
 
 #: agent name -> (module, class, action spaces it supports).
 SB3_AGENTS = {
@@ -101,10 +103,13 @@ class TrainConfig:
             raise ValueError(f"config key 'env': unknown env id {env!r}"
                              f"{_did_you_mean(env, tunegym.registered_ids())}")
         agent = values["agent"]
-        if agent not in SB3_AGENTS:
+        agents = [*SB3_AGENTS, *NATIVE_AGENTS]
+        if agent not in agents:
             raise ValueError(f"config key 'agent': unknown agent {agent!r}"
-                             f"{_did_you_mean(agent, SB3_AGENTS)} (supported: "
-                             f"{', '.join(SB3_AGENTS)})")
+                             f"{_did_you_mean(agent, agents)} (supported: "
+                             f"{', '.join(agents)})")
+        if agent in NATIVE_AGENTS and "policy" in values:
+            raise ValueError(f"config key 'policy' applies to SB3 agents only, not {agent}")
         for key in ("timesteps", "num_envs", "checkpoint_every"):
             if key in values and values[key] < 1:
                 raise ValueError(f"config key {key!r} must be >= 1, got {values[key]}")
@@ -145,13 +150,21 @@ class TrainConfig:
         except (TypeError, ValueError) as error:
             raise ValueError(f"config key 'env_kwargs' is rejected by {self.env}: "
                              f"{error}") from error
-        spaces = SB3_AGENTS[self.agent][2]
+        native = NATIVE_AGENTS.get(self.agent)
+        spaces = native.spaces if native else SB3_AGENTS[self.agent][2]
+        family = env.unwrapped.batched.family
+        if native and native.family and (family != native.family or (
+                self.agent == "ScheduleSearch" and "OneShot" not in type(
+                    env.unwrapped.batched).__name__)):
+            raise ValueError(f"config key 'agent': {self.agent} needs a "
+                             f"{native.family} env"
+                             f"{' (one-shot)' if self.agent == 'ScheduleSearch' else ''}, "
+                             f"not {self.env}")
         if not isinstance(env.action_space, spaces):
             raise ValueError(f"config key 'agent': {self.agent} cannot act on {self.env}'s "  # noqa: TRY004
                              f"action space {env.action_space} (it takes "
                              f"{', '.join(space.__name__ for space in spaces)})")
-        if self.curriculum is not None and \
-                env.unwrapped.batched.family != "quantum_arch_search":
-            raise ValueError("config key 'curriculum' applies to quantum architecture "
-                             f"search envs only, not {self.env}")
+        if self.curriculum is not None and (native or family != "quantum_arch_search"):
+            raise ValueError("config key 'curriculum' applies to SB3 agents on quantum "
+                             f"architecture search envs only, not {self.agent} on {self.env}")
         env.close()

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -32,8 +30,9 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecMonitor
 
 import tunegym
-from tunegym.evaluation.io import write_json_atomically
+from tunegym.evaluation.io import write_atomically, write_json_atomically
 from tunegym.training.config import SB3_AGENTS, TrainConfig
+from tunegym.training.native import NATIVE_AGENTS, ProgressLine, train_native
 
 
 class EpisodeMetrics(BaseCallback):
@@ -57,16 +56,11 @@ class EpisodeMetrics(BaseCallback):
 
 
 def save_atomically(model, path: Path) -> None:
-    """``model.save`` to a temporary file in the same folder, then rename over ``path``
-    (and the same for an off-policy agent's replay buffer)."""
-    temporary = path.with_name(f".{path.stem}.partial.zip")
-    model.save(temporary)
-    os.replace(temporary, path)
+    """``model.save`` to ``path`` (and an off-policy agent's replay buffer beside it),
+    each through a temporary file renamed into place."""
+    write_atomically(path, model.save)
     if hasattr(model, "save_replay_buffer"):
-        buffer = path.with_name("replay_buffer.pkl")
-        temporary = buffer.with_name(".replay_buffer.partial.pkl")
-        model.save_replay_buffer(temporary)
-        os.replace(temporary, buffer)
+        write_atomically(path.with_name("replay_buffer.pkl"), model.save_replay_buffer)
 
 
 class Checkpoints(BaseCallback):
@@ -93,74 +87,74 @@ class Progress(BaseCallback):
     def __init__(self, total: int, label: str, interval: float = 10.0) -> None:
         super().__init__()
         self.total, self.label, self.interval = total, label, interval
-        self.start = self.shown = 0.0
-        self.first_step = 0
+        self.line: ProgressLine | None = None
 
     def _on_training_start(self) -> None:
-        self.start = self.shown = time.perf_counter()
-        self.first_step = self.model.num_timesteps
+        self.line = ProgressLine(self.total, self.label, self.model.num_timesteps,
+                                 self.interval)
 
     def _on_step(self) -> bool:
-        now = time.perf_counter()
-        if now - self.shown >= self.interval:
-            self.shown = now
-            done = self.model.num_timesteps
-            rate = (done - self.first_step) / max(now - self.start, 1e-9)
-            eta = (self.total - done) / rate if rate > 0 else float("inf")
-            print(f"{self.label}: {done}/{self.total} env steps ({100 * done / self.total:.0f}%),"
-                  f" {rate:.0f} steps/s, ETA {eta:.0f} s", file=sys.stderr, flush=True)
+        self.line.update(self.model.num_timesteps)
         return True
 
 
 def train(config: TrainConfig, output_dir: str | Path = "runs", resume: bool = False) -> list:
     """Train one run per seed of ``config``; returns the runs' summaries (dicts)."""
-    module, class_name, _ = SB3_AGENTS[config.agent]
-    algorithm = getattr(importlib.import_module(module), class_name)
     metric = gymnasium.make(config.env, **config.env_kwargs).unwrapped.batched.raw_metric
     summaries = []
     for seed in config.seeds:
         run_dir = Path(output_dir) / config.name / f"seed_{seed}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint = run_dir / "checkpoint.zip"
-        vec_env = VecMonitor(tunegym.make_sb3_vec_env(config.env, num_envs=config.num_envs,
-                                                      device=config.device,
-                                                      **config.env_kwargs))
-        vec_env.seed(seed)
-        resumed = resume and checkpoint.is_file()
-        if resumed:
-            model = algorithm.load(checkpoint, env=vec_env, device="cpu")
-            if hasattr(model, "load_replay_buffer") and (run_dir / "replay_buffer.pkl").is_file():
-                model.load_replay_buffer(run_dir / "replay_buffer.pkl")
+        if config.agent in NATIVE_AGENTS:
+            figures = train_native(config, seed, run_dir, resume, metric)
         else:
-            model = algorithm(config.policy, vec_env, seed=seed, verbose=0,
-                              tensorboard_log=str(run_dir / "tensorboard"),
-                              **{"device": "cpu", **config.agent_kwargs})
-        every = config.checkpoint_every or max(1, config.timesteps // 10)
-        metrics = EpisodeMetrics(metric)
-        callbacks = [metrics, Checkpoints(every, checkpoint),
-                     Progress(config.timesteps, f"{config.name} seed {seed}")]
-        if config.curriculum is not None:
-            from tunegym.agents.qas_curriculum import CurriculumCallback, ThresholdCurriculum
-
-            callbacks.append(CurriculumCallback(ThresholdCurriculum(**config.curriculum)))
-        remaining = config.timesteps - model.num_timesteps
-        start = time.perf_counter()
-        if remaining > 0:
-            model.learn(total_timesteps=remaining, callback=CallbackList(callbacks),
-                        reset_num_timesteps=not resumed, tb_log_name="train")
-        save_atomically(model, checkpoint)
-        recent = slice(-100, None)
+            figures = _train_sb3(config, seed, run_dir, resume, metric)
         summary = {"config": config.name, "env": config.env, "agent": config.agent,
-                   "seed": seed, "env_steps": model.num_timesteps,
-                   "seconds": time.perf_counter() - start, "resumed": resumed,
-                   "checkpoint": str(checkpoint),
-                   "mean_episode_reward": _mean(metrics.rewards[recent]),
-                   f"mean_{metric}": _mean(metrics.metrics[recent]),
+                   "seed": seed, **figures,
                    "config_values": json.loads(json.dumps(config.__dict__, default=list))}
         write_json_atomically(run_dir / "summary.json", summary)
         summaries.append(summary)
-        vec_env.close()
     return summaries
+
+
+def _train_sb3(config: TrainConfig, seed: int, run_dir: Path, resume: bool,
+               metric: str) -> dict:
+    """Train one seed of an SB3 agent; returns the run's figures (summary fields)."""
+    module, class_name, _ = SB3_AGENTS[config.agent]
+    algorithm = getattr(importlib.import_module(module), class_name)
+    checkpoint = run_dir / "checkpoint.zip"
+    vec_env = VecMonitor(tunegym.make_sb3_vec_env(config.env, num_envs=config.num_envs,
+                                                  device=config.device, **config.env_kwargs))
+    vec_env.seed(seed)
+    resumed = resume and checkpoint.is_file()
+    if resumed:
+        model = algorithm.load(checkpoint, env=vec_env, device="cpu")
+        if hasattr(model, "load_replay_buffer") and (run_dir / "replay_buffer.pkl").is_file():
+            model.load_replay_buffer(run_dir / "replay_buffer.pkl")
+    else:
+        model = algorithm(config.policy, vec_env, seed=seed, verbose=0,
+                          tensorboard_log=str(run_dir / "tensorboard"),
+                          **{"device": "cpu", **config.agent_kwargs})
+    every = config.checkpoint_every or max(1, config.timesteps // 10)
+    metrics = EpisodeMetrics(metric)
+    callbacks = [metrics, Checkpoints(every, checkpoint),
+                 Progress(config.timesteps, f"{config.name} seed {seed}")]
+    if config.curriculum is not None:
+        from tunegym.agents.qas_curriculum import CurriculumCallback, ThresholdCurriculum
+
+        callbacks.append(CurriculumCallback(ThresholdCurriculum(**config.curriculum)))
+    remaining = config.timesteps - model.num_timesteps
+    start = time.perf_counter()
+    if remaining > 0:
+        model.learn(total_timesteps=remaining, callback=CallbackList(callbacks),
+                    reset_num_timesteps=not resumed, tb_log_name="train")
+    save_atomically(model, checkpoint)
+    vec_env.close()
+    recent = slice(-100, None)
+    return {"env_steps": model.num_timesteps, "seconds": time.perf_counter() - start,
+            "resumed": resumed, "checkpoint": str(checkpoint),
+            "mean_episode_reward": _mean(metrics.rewards[recent]),
+            f"mean_{metric}": _mean(metrics.metrics[recent])}
 
 
 def _mean(values: list[float]) -> float | None:

@@ -1,0 +1,145 @@
+"""tunegym's own agents trained from configs: the run equals the agent driven by hand on
+the same episodes, writes the shared TensorBoard tags, checkpoints and resumes with no
+lost steps, and its checkpoint plays as a policy."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import tunegym
+from tunegym.agents.bandits import ChebCB, TsallisINF
+from tunegym.agents.subpo import SubPO
+from tunegym.training import TrainConfig, train
+from tunegym.training.native import NativePolicy
+
+SOR = {"env": "tunegym/SOR-v0", "num_envs": 3, "env_kwargs": {"sequence_length": 5}}
+RUN_SEED_STRIDE = 1_000_000_007  # the native runner's episode seeds: seed * stride + steps
+
+
+def scalar_tags(run_dir):
+    tags = set()
+    for events in (run_dir / "tensorboard").rglob("events.*"):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        tags |= set(accumulator.Tags()["scalars"])
+    return tags
+
+
+def bandit_by_hand(agent, env, steps, seed):
+    """The online loop written out: act, step, learn, autoreset; returns the agent."""
+    observation = env.reset(torch.arange(env.num_envs) + seed * RUN_SEED_STRIDE)
+    for _ in range(steps):
+        action = agent.act(observation)
+        next_observation, reward, terminated, truncated, _ = env.step(action)
+        agent.update(observation, action, reward)
+        done = terminated | truncated
+        observation = env.autoreset(done) if bool(done.any()) else next_observation
+    return agent
+
+
+@pytest.mark.parametrize("agent_class, name", [(TsallisINF, "TsallisINF"), (ChebCB, "ChebCB")])
+def test_a_bandit_run_equals_the_loop_by_hand(tmp_path, agent_class, name):
+    config = TrainConfig.from_mapping({**SOR, "agent": name, "timesteps": 36}, name="bandit")
+    (summary,) = train(config, output_dir=tmp_path)
+    run = tmp_path / "bandit" / "seed_0"
+    assert summary["env_steps"] == 36 and summary["mean_iterations"] > 0
+    assert {"episode/reward", "episode/iterations"} <= scalar_tags(run)
+    assert not list(run.glob(".*"))
+    trained = torch.load(run / "checkpoint.pt", weights_only=False)["agent"]
+    env = tunegym.make_batched_env("tunegym/SOR-v0", 3, sequence_length=5)
+    reference = bandit_by_hand(agent_class.from_spaces(env.single_observation_space,
+                                                       env.single_action_space, num_envs=3,
+                                                       seed=0), env, 12, seed=0)
+    observation = torch.full((3, 1), 0.4, dtype=torch.float64)
+    torch.testing.assert_close(trained.probabilities(observation),
+                               reference.probabilities(observation), rtol=0, atol=0)
+
+
+def test_a_resumed_bandit_run_loses_no_steps(tmp_path):
+    first = TrainConfig.from_mapping({**SOR, "agent": "UCB1", "timesteps": 30}, name="ucb")
+    train(first, output_dir=tmp_path)
+    longer = TrainConfig.from_mapping({**SOR, "agent": "UCB1", "timesteps": 60}, name="ucb")
+    (summary,) = train(longer, output_dir=tmp_path, resume=True)
+    assert summary["resumed"] and summary["env_steps"] == 60
+    agent = torch.load(tmp_path / "ucb" / "seed_0" / "checkpoint.pt", weights_only=False)["agent"]
+    # 60 env steps over 3 envs: every copy played 20 rounds, none lost or repeated.
+    assert agent.play_counts.sum(dim=1).tolist() == [20.0, 20.0, 20.0]
+
+
+def test_a_subpo_run_equals_train_steps_by_hand(tmp_path):
+    values = {"env": "tunegym/Coverage-v0", "agent": "SubPO", "num_envs": 8,
+              "env_kwargs": {"horizon": 4}, "timesteps": 8 * 4 * 3}
+    (summary,) = train(TrainConfig.from_mapping(values, name="subpo"), output_dir=tmp_path)
+    assert summary["env_steps"] == 96 and summary["mean_objective_value"] > 0
+    assert {"episode/reward", "episode/objective_value"} <= scalar_tags(
+        tmp_path / "subpo" / "seed_0")
+    trained = torch.load(tmp_path / "subpo" / "seed_0" / "checkpoint.pt",
+                         weights_only=False)["agent"]
+    env = tunegym.make_batched_env("tunegym/Coverage-v0", 8, horizon=4)
+    reference = SubPO(env.single_observation_space.shape[0], seed=0)
+    for update in range(3):
+        reference.train_step(env, torch.arange(8) + update * 32)
+    for ours, theirs in zip(trained.network.parameters(), reference.network.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+def test_a_bandit_checkpoint_plays_online_and_replays(tmp_path):
+    config = TrainConfig.from_mapping({**SOR, "agent": "EXP3", "timesteps": 15}, name="exp3")
+    train(config, output_dir=tmp_path)
+    policy = NativePolicy.load(tmp_path / "exp3" / "seed_0" / "checkpoint.pt")
+
+    def episode(seed):
+        import gymnasium
+
+        env = gymnasium.make("tunegym/SOR-v0", sequence_length=5, split="test")
+        observation, _ = env.reset(seed=seed)
+        policy.start_episode(seed)
+        actions, done = [], False
+        while not done:
+            action, _ = policy.predict(observation)
+            next_observation, reward, terminated, truncated, _ = env.step(action)
+            policy.observe(observation, action, reward)
+            observation, done = next_observation, terminated or truncated
+            actions.append(int(action))
+        return actions
+
+    assert episode(3) == episode(3)
+    before = copy.deepcopy(policy.trained.cumulative_loss_estimates)
+    episode(4)
+    # Learning during an episode never leaks into the next one's starting state.
+    torch.testing.assert_close(policy.trained.cumulative_loss_estimates, before)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"agent": "SubPO"}, "SubPO needs a coverage env"),
+    ({"agent": "ChebCB", "policy": "MlpPolicy"}, "'policy' applies to SB3 agents only"),
+    ({"agent": "ChebCB", "env": "tunegym/SORHeat-v0", "env_kwargs": {},
+      "curriculum": {"initial": 0.1}}, "'curriculum' applies to SB3 agents"),
+    ({"agent": "ScheduleSearch", "env": "tunegym/SolverSchedule-v0", "env_kwargs": {}},
+     r"ScheduleSearch needs a solver_schedule env \(one-shot\)"),
+    ({"agent": "TsallisINF", "env": "tunegym/SolverScheduleOneShot-v0", "env_kwargs": {}},
+     "TsallisINF cannot act on"),
+    ({"agent": "ChebCBB"}, "unknown agent 'ChebCBB'; did you mean 'ChebCB'"),
+])
+def test_bad_native_configs_name_the_key(change, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_mapping({**SOR, "timesteps": 10, "agent": "ChebCB", **change})
+
+
+def test_schedule_search_runs_within_its_budget(tmp_path):
+    values = {"env": "tunegym/SolverScheduleOneShot-v0", "agent": "ScheduleSearch",
+              "num_envs": 1, "env_kwargs": {"nfe": 3, "num_samples": 16},
+              "agent_kwargs": {"num_instances": 2, "initial_samples": 8, "evaluate_top": 4,
+                               "generations": 2, "population": 16, "predictor_steps": 20},
+              "timesteps": 2 * (8 + 2 * 4)}
+    (summary,) = train(TrainConfig.from_mapping(values, name="s3"), output_dir=tmp_path)
+    assert summary["env_steps"] <= values["timesteps"]
+    policy = NativePolicy.load(tmp_path / "s3" / "seed_0" / "checkpoint.pt")
+    action, _ = policy.predict(np.zeros(9, dtype=np.float32))
+    assert action.tolist() == summary["best_design"]
+    with pytest.raises(ValueError, match="must cover the 8 initial schedules"):
+        train(TrainConfig.from_mapping({**values, "timesteps": 4}, name="s3"),
+              output_dir=tmp_path)
