@@ -5,6 +5,7 @@ import json
 import gymnasium
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -128,3 +129,27 @@ def test_tunegym_list_names_every_id(capsys):
     printed = capsys.readouterr().out
     for env_id in ENV_IDS:
         assert env_id in printed
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_cuda_matches_cpu(env_id):
+    """Every family runs on CUDA and agrees with its CPU run on the same seeds and actions
+    (to float rounding: reductions may be ordered differently on the GPU)."""
+    num_envs, steps = 4, 4
+    cpu = tunegym.make_batched_env(env_id, num_envs, **short(env_id))
+    gpu = tunegym.make_batched_env(env_id, num_envs, device="cuda", **short(env_id))
+    space = gymnasium.vector.utils.batch_space(cpu.single_action_space, num_envs)
+    space.seed(3)
+    seeds = torch.arange(num_envs) + 11
+    torch.testing.assert_close(gpu.reset(seeds.cuda()).cpu(), cpu.reset(seeds),
+                               rtol=1e-4, atol=1e-5)
+    for _ in range(steps):
+        action = torch.as_tensor(space.sample())
+        cpu_step, gpu_step = cpu.step(action), gpu.step(action.cuda())
+        for cpu_value, gpu_value in zip(cpu_step[:4], gpu_step[:4]):
+            torch.testing.assert_close(gpu_value.cpu(), cpu_value, rtol=1e-3, atol=1e-4)
+        done = cpu_step[2] | cpu_step[3]
+        if bool(done.any()):
+            cpu.autoreset(done)
+            gpu.autoreset(done.cuda())

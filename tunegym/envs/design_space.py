@@ -16,9 +16,9 @@ Reward (maximised): minus the distance of a design's metrics to a target spec,
 
 A design the simulator cannot realise (a buffer too small for any tile, say) is not
 an error mid-batch: it earns ``invalid_reward`` (default -10, below any design
-within 10x of its targets), its metrics are NaN in ``info`` and
-``info["invalid_reason"]`` holds a code, 0 for valid designs, decoded by
-``invalid_reasons[code]``.
+within 10x of its targets), its metrics are +inf in ``info`` (it never completes;
++inf rather than NaN, so equal runs compare equal) and ``info["invalid_reason"]``
+holds a code, 0 for valid designs, decoded by ``invalid_reasons[code]``.
 """
 
 from __future__ import annotations
@@ -231,8 +231,8 @@ class DesignEnv(BatchedEnv):
     def evaluate_designs(self, state: dict[str, torch.Tensor], designs: torch.Tensor
                          ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Metrics of designs (b, K) choice indices on the instances in ``state``:
-        ({metric key: (b,) float64, NaN where invalid}, invalid reason code (b,) int64,
-        0 where valid)."""
+        ({metric key: (b,) float64, any finite value where invalid}, invalid reason code
+        (b,) int64, 0 where valid)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------- public API
@@ -286,6 +286,6 @@ class DesignEnv(BatchedEnv):
                      "last_invalid": invalid}
         terminated = torch.zeros_like(invalid)
         truncated = step >= self.horizon
-        info = {key: value.masked_fill(invalid, math.nan) for key, value in metrics.items()}
+        info = {key: value.masked_fill(invalid, math.inf) for key, value in metrics.items()}
         info["invalid_reason"] = invalid_code
         return new_state, self.reward_of(metrics, invalid), terminated, truncated, info
