@@ -71,7 +71,7 @@ import gymnasium
 import numpy as np
 import torch
 
-from tunegym.core.batched import check_integer, resolve_device
+from tunegym.core.batched import check_integer, check_real, resolve_device
 
 __all__ = [
     "EXP3",
@@ -175,21 +175,6 @@ def chebyshev_features(points: torch.Tensor, degree: int) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------- helpers
-def _check_real(name: str, value: Any, low: float = -math.inf, high: float = math.inf,
-                low_inclusive: bool = True, high_inclusive: bool = True) -> float:
-    """``value`` as float; TypeError/ValueError naming ``name`` unless a number in range."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    above_low = value >= low if low_inclusive else value > low
-    below_high = value <= high if high_inclusive else value < high
-    if not (math.isfinite(value) and above_low and below_high):
-        interval = (f"{'[' if low_inclusive else '('}{low}, {high}"
-                    f"{']' if high_inclusive else ')'}")
-        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
-    return value
-
-
 def _num_arms_from_space(action_space: Any) -> int:
     if not isinstance(action_space, gymnasium.spaces.Discrete):
         # A wrong space is a wrong value of the argument: ValueError, as the API documents.
@@ -409,8 +394,8 @@ class ContextualBanditAgent(BanditAgent):
                  device: str | torch.device = "cpu", context_low: float = 0.0,
                  context_high: float = 1.0) -> None:
         super().__init__(num_arms, num_envs, seed, device)
-        self.context_low = _check_real("context_low", context_low)
-        self.context_high = _check_real("context_high", context_high)
+        self.context_low = check_real("context_low", context_low)
+        self.context_high = check_real("context_high", context_high)
         if not self.context_low < self.context_high:
             raise ValueError(f"context_high must exceed context_low, got context_low="
                              f"{self.context_low}, context_high={self.context_high}")
@@ -499,8 +484,8 @@ class EXP3(_ImportanceWeightedBandit):
                  device: str | torch.device = "cpu", exploration_rate: float = 0.0,
                  learning_rate_scale: float = 1.0) -> None:
         super().__init__(num_arms, num_envs, seed, device)
-        self.exploration_rate = _check_real("exploration_rate", exploration_rate, 0.0, 1.0)
-        self.learning_rate_scale = _check_real("learning_rate_scale", learning_rate_scale,
+        self.exploration_rate = check_real("exploration_rate", exploration_rate, 0.0, 1.0)
+        self.learning_rate_scale = check_real("learning_rate_scale", learning_rate_scale,
                                                0.0, low_inclusive=False)
 
     def learning_rate(self) -> torch.Tensor:
@@ -654,8 +639,8 @@ class ChebCB(ContextualBanditAgent):
                  exploration: float = 10.0) -> None:
         super().__init__(num_arms, num_envs, seed, device, context_low, context_high)
         self.degree = check_integer("degree", degree, minimum=0)
-        self.ridge = _check_real("ridge", ridge, 0.0, low_inclusive=False)
-        self.exploration = _check_real("exploration", exploration, 0.0, low_inclusive=False)
+        self.ridge = check_real("ridge", ridge, 0.0, low_inclusive=False)
+        self.exploration = check_real("exploration", exploration, 0.0, low_inclusive=False)
         num_features = self.degree + 1
         self.gram = torch.zeros(self.num_envs, self.num_arms, num_features, num_features,
                                 dtype=STATE_DTYPE, device=self.device)

@@ -6,6 +6,7 @@ from tunegym.core.batched import (
     check_action,
     check_choice,
     check_integer,
+    check_real,
     split_choices,
 )
 from tunegym.core.registration import make_batched_env, register_family, registered_ids
@@ -17,6 +18,7 @@ __all__ = [
            "check_action",
            "check_choice",
            "check_integer",
+           "check_real",
            "derive_envs",
            "make_batched_env",
            "register_family",

@@ -15,6 +15,7 @@ from it, so no family writes vectorisation, seeding or autoreset code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -57,6 +58,21 @@ def check_integer(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_real(name: str, value: Any, low: float = -math.inf, high: float = math.inf,
+                low_inclusive: bool = True, high_inclusive: bool = True) -> float:
+    """``value`` as float; TypeError/ValueError naming ``name`` unless a number in range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    above_low = value >= low if low_inclusive else value > low
+    below_high = value <= high if high_inclusive else value < high
+    if not (math.isfinite(value) and above_low and below_high):
+        interval = (f"{'[' if low_inclusive else '('}{low}, {high}"
+                    f"{']' if high_inclusive else ')'}")
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+    return value
 
 
 def split_choices(name: str, value, split: str, check: Callable[[object], None]) -> tuple:
