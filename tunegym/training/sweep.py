@@ -11,8 +11,9 @@ files either way)::
 
 A grid key is a config key (``timesteps``, ``num_envs``, ...) or ``<mapping key>.<name>``
 for one entry of ``agent_kwargs``, ``env_kwargs`` or ``curriculum``; each combination
-is validated like a config file before any run starts (agent kwargs against the
-agent's constructor). The seeds replace the config's ``seeds``.
+is validated like a config file before any run starts (an SB3 agent's kwargs against
+its constructor). The seeds replace the config's ``seeds``. Any agent ``tunegym train``
+runs can be swept, SB3's or tunegym's own.
 
 Run ``(combo, seed)`` trains in ``<output_dir>/<combo slug>/seed_<seed>/`` (the layout of
 ``tunegym train``, the slug naming the combination's values, e.g.
@@ -25,8 +26,9 @@ Run ``(combo, seed)`` trains in ``<output_dir>/<combo slug>/seed_<seed>/`` (the 
   ``wall_seconds`` (training time), ``reused`` (see below);
 * ``sweep.md``: per combination the median, interquartile range, min and max of the
   final reward across seeds, then the same over the whole sweep and the best single
-  run against its combination's median: ArchGym's "hyperparameter lottery" is that a
-  tuning method's reported win is often one lucky run, so the spread is the result;
+  run against its combination's median: ArchGym's "hyperparameter lottery" is that how
+  well a method does depends on the hyperparameters (and seeds) it happened to draw, so
+  the spread, not the best run, is the result;
 * ``sweep.png``: final reward per combination, a box over the seeds with each run as
   a dot.
 
@@ -40,6 +42,7 @@ config in a run folder is an error (use another ``output_dir``).
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import importlib
 import inspect
@@ -172,9 +175,16 @@ def _slug_value(value: Any) -> str:
 
 
 def _as_mapping(config: TrainConfig) -> dict[str, Any]:
-    """``config`` as the mapping a config file would hold (a deep copy)."""
-    values = {key: value for key, value in dataclasses.asdict(config).items()
-              if value is not None}
+    """``config`` as the mapping a config file would hold: its fields that differ from
+    their defaults (deep copies; a default such as ``policy`` may not apply to every
+    agent), and the seeds."""
+    values = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        default = (field.default if field.default_factory is dataclasses.MISSING
+                   else field.default_factory())
+        if value != default:
+            values[field.name] = copy.deepcopy(value)
     return {**values, "seeds": list(config.seeds)}
 
 
@@ -196,8 +206,11 @@ def _apply(base: TrainConfig, combo: Mapping[str, Any], slug: str) -> TrainConfi
 
 
 def _check_agent_kwargs(config: TrainConfig) -> None:
-    """Every ``agent_kwargs`` name must be an argument of the agent's constructor that
-    ``train`` does not set itself."""
+    """For an SB3 agent, every ``agent_kwargs`` name must be an argument of its
+    constructor that ``train`` does not set itself (tunegym's own agents check their
+    kwargs as a run builds them)."""
+    if config.agent not in SB3_AGENTS:
+        return
     module, class_name, _ = SB3_AGENTS[config.agent]
     parameters = inspect.signature(
         getattr(importlib.import_module(module), class_name)).parameters
@@ -237,10 +250,11 @@ def _quartiles(values: Sequence[float | None]) -> dict[str, float] | None:
             "min": float(finite.min()), "max": float(finite.max()), "runs": int(finite.size)}
 
 
-def _describe(stats: dict[str, float] | None) -> list[str]:
+def _describe(stats: dict[str, float] | None, runs: int) -> list[str]:
+    """Table cells: scored/all runs, median, IQR, min, max."""
     if stats is None:
-        return ["0", "n/a", "n/a", "n/a", "n/a"]
-    return [str(stats["runs"]), f"{stats['median']:.4g}",
+        return [f"0/{runs}", "n/a", "n/a", "n/a", "n/a"]
+    return [f"{stats['runs']}/{runs}", f"{stats['median']:.4g}",
             f"{stats['q75'] - stats['q25']:.4g} ({stats['q25']:.4g} to {stats['q75']:.4g})",
             f"{stats['min']:.4g}", f"{stats['max']:.4g}"]
 
@@ -256,12 +270,12 @@ def _report(base: TrainConfig, rows: list[dict], metric: str) -> str:
     """sweep.md: the per-combination and whole-sweep distributions of the final reward."""
     groups = _by_combo(rows)
     seeds = sorted({row["seed"] for row in rows})
-    header = "| runs | median | IQR (q25 to q75) | min | max |"
+    header = "| runs scored | median | IQR (q25 to q75) | min | max |"
     lines = [f"# Sweep of {base.name}: {base.agent} on {base.env}", "",
              (f"{len(rows)} runs: {len(groups)} combinations x {len(seeds)} seeds "
               f"({', '.join(map(str, seeds))}). Final reward: a run's mean episode reward "
               f"over its last 100 training episodes (higher is better); {metric}: the "
-              f"mean over the same episodes. Runs without a finished episode are n/a."),
+              f"mean over the same episodes. A run is scored when it finished an episode."),
              "", f"| combination {header} median {metric} |", "|---" * 7 + "|"]
     medians = {}
     for slug, members in groups.items():
@@ -270,10 +284,11 @@ def _report(base: TrainConfig, rows: list[dict], metric: str) -> str:
         if stats is not None:
             medians[slug] = stats["median"]
         raw_median = "n/a" if raw is None else f"{raw['median']:.4g}"
-        lines.append(f"| {slug} | {' | '.join(_describe(stats))} | {raw_median} |")
+        lines.append(f"| {slug} | {' | '.join(_describe(stats, len(members)))} | "
+                     f"{raw_median} |")
     overall = _quartiles([row["final_reward"] for row in rows])
     lines += ["", "## Whole sweep", "", header, "|---" * 5 + "|",
-              f"| {' | '.join(_describe(overall))} |"]
+              f"| {' | '.join(_describe(overall, len(rows)))} |"]
     if overall is not None:
         best = max((row for row in rows if row["final_reward"] is not None),
                    key=lambda row: row["final_reward"])
@@ -290,7 +305,7 @@ def _plot(base: TrainConfig, rows: list[dict], path: Path) -> Path:
     """sweep.png: a box over the seeds per combination, each run a dot."""
     plt = pyplot()
     groups = _by_combo(rows)
-    figure, axes = plt.subplots(figsize=(max(5.0, 1.2 * len(groups) + 2.0), 4.5))
+    figure, axes = plt.subplots(figsize=(max(6.5, 1.6 * len(groups) + 2.0), 4.5))
     for position, members in enumerate(groups.values(), start=1):
         values = [row["final_reward"] for row in members if row["final_reward"] is not None]
         if values:
@@ -298,7 +313,9 @@ def _plot(base: TrainConfig, rows: list[dict], path: Path) -> Path:
             offsets = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
             axes.plot(position + np.asarray(offsets), values, "o", color="tab:blue",
                       alpha=0.7)
-    axes.set_xticks(range(1, len(groups) + 1), list(groups), rotation=30, ha="right")
+    # one line per grid key keeps long combination names readable
+    axes.set_xticks(range(1, len(groups) + 1), [slug.replace(",", "\n") for slug in groups],
+                    fontsize=8)
     axes.set_xlim(0.4, len(groups) + 0.6)
     axes.set_ylabel("final reward (mean of last 100 episodes)")
     axes.set_title(f"{base.name}: {base.agent} on {base.env}\n"
