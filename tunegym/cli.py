@@ -6,6 +6,8 @@
     tunegym train configs/NAME.yaml       train an agent from a config (TensorBoard, checkpoints)
     tunegym evaluate --env ID --agent CHECKPOINT   test-split episodes to JSONL/CSV
     tunegym validate RESULTS.jsonl        replay evaluation rows, check the returns
+    tunegym sweep CONFIG --grid KEY=V1,V2 --seeds 0 1 2 [--backend ray]
+                                          a hyperparameter grid x seeds: the spread of results
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import torch
 
 import tunegym
 from tunegym.core.batched import check_integer
+from tunegym.evaluation.backends import add_backend_argument
 from tunegym.evaluation.bench import BENCHMARKS, format_table, run_benchmarks
+from tunegym.training.sweep import add_sweep_parser
 
 #: family -> the module whose ``compare`` runs that family's agents and baselines.
 COMPARISONS = {"sor": "tunegym.evaluation.compare_sor",
@@ -56,6 +60,10 @@ def _family_of(env_id: str) -> str:
 
 def _run_protocol(arguments: argparse.Namespace) -> int:
     """``tunegym train`` / ``evaluate`` / ``validate``."""
+    if arguments.command == "sweep":
+        from tunegym.training.sweep import run_sweep
+
+        return run_sweep(arguments)
     if arguments.command == "train":
         from tunegym.training import TrainConfig, train
 
@@ -67,7 +75,8 @@ def _run_protocol(arguments: argparse.Namespace) -> int:
     from tunegym.evaluation.protocol import evaluate, validate
 
     if arguments.command == "evaluate":
-        rows = evaluate(arguments.env, arguments.agent, arguments.seeds, arguments.output)
+        rows = evaluate(arguments.env, arguments.agent, arguments.seeds, arguments.output,
+                        backend=arguments.backend, num_cpus=arguments.num_cpus)
         returns = [row["episode_return"] for row in rows]
         print(f"{len(rows)} test episodes, mean return {sum(returns) / len(returns):.4f}; "
               f"wrote {arguments.output}.jsonl and .csv")
@@ -119,17 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = commands.add_parser("evaluate", help="play a checkpoint on the test split, "
                                    "one row per episode (JSONL + CSV)")
     evaluate.add_argument("--env", required=True)
-    evaluate.add_argument("--agent", required=True, help="a checkpoint.zip of `tunegym train`")
+    evaluate.add_argument("--agent", required=True,
+                          help="a checkpoint (.zip or .pt) written by `tunegym train`")
     evaluate.add_argument("--seeds", type=int, default=10)
     evaluate.add_argument("--output", default="results/evaluation")
+    add_backend_argument(evaluate)
     validate = commands.add_parser("validate", help="replay an evaluation's rows")
     validate.add_argument("results")
+    add_sweep_parser(commands)
     arguments = parser.parse_args(argv)
-    if arguments.command in ("train", "evaluate", "validate"):
+    if arguments.command in ("train", "evaluate", "validate", "sweep"):
         torch.set_num_threads(1)
         try:
             return _run_protocol(arguments)
-        except ValueError as error:
+        except (ValueError, ImportError) as error:
             raise SystemExit(f"tunegym {arguments.command}: {error}") from error
 
     if arguments.command == "list":

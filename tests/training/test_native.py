@@ -143,3 +143,17 @@ def test_schedule_search_runs_within_its_budget(tmp_path):
     with pytest.raises(ValueError, match="must cover the 8 initial schedules"):
         train(TrainConfig.from_mapping({**values, "timesteps": 4}, name="s3"),
               output_dir=tmp_path)
+
+
+def test_a_native_checkpoint_evaluates_and_validates(tmp_path, capsys):
+    from tunegym.cli import main
+
+    config = tmp_path / "subpo.yaml"
+    config.write_text("env: tunegym/Coverage-v0\nagent: SubPO\ntimesteps: 640\nnum_envs: 8\n")
+    runs, results = tmp_path / "runs", tmp_path / "results" / "subpo"
+    assert main(["train", str(config), "--output-dir", str(runs)]) == 0
+    checkpoint = runs / "subpo" / "seed_0" / "checkpoint.pt"
+    assert main(["evaluate", "--env", "tunegym/Coverage-v0", "--agent", str(checkpoint),
+                 "--seeds", "2", "--output", str(results)]) == 0
+    assert main(["validate", str(results) + ".jsonl"]) == 0
+    assert "all rows replay" in capsys.readouterr().out

@@ -25,6 +25,8 @@ REGISTRY = {
         "nfe": [4, 5, 6, 8, 10]}),
     "tunegym/QuantumArchSearch-v0": ("tunegym.envs.quantum_arch_search", "QuantumArchSearch",
                                      {}),
+    "tunegym/AcceleratorDesign-v0": ("tunegym.envs.accelerator_design", "AcceleratorDesign", {}),
+    "tunegym/DRAMController-v0": ("tunegym.envs.dram_controller", "DRAMController", {}),
 }
 
 

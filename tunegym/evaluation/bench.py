@@ -79,6 +79,14 @@ BENCHMARKS: dict[str, Benchmark] = {
                          "8", "--reference-circuits", "2", "--reference-noisy-circuits", "1",
                          "--scaling-statevector-qubits", "2", "2",
                          "--scaling-noisy-qubits", "2", "2", "--repeats", "1")),
+    "dram": Benchmark(
+        "bench_dram.py",
+        quick_arguments=("--batch", "8", "--requests", "500", "--reference-designs", "2",
+                         "--repeats", "1")),
+    "accelerator": Benchmark(
+        "bench_accelerator.py",
+        quick_arguments=("--batch", "8", "--reference-designs", "2", "--repeats", "1",
+                         "--workload", "alexnet")),
 }
 
 
