@@ -8,6 +8,8 @@
     tunegym validate RESULTS.jsonl        replay evaluation rows, check the returns
     tunegym sweep CONFIG --grid KEY=V1,V2 --seeds 0 1 2 [--backend ray]
                                           a hyperparameter grid x seeds: the spread of results
+    tunegym proxy collect ENV_ID --designs N --output FILE.csv   random designs -> dataset
+    tunegym proxy fit FILE.csv --output PROXY.pt [--model mlp|forest]   surrogate + RMSE
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import gymnasium
 import torch
 
 import tunegym
+from tunegym.agents.proxy_model import add_proxy_parser, run_proxy
 from tunegym.core.batched import check_integer
 from tunegym.evaluation.backends import add_backend_argument
 from tunegym.evaluation.bench import BENCHMARKS, format_table, run_benchmarks
@@ -60,6 +63,8 @@ def _family_of(env_id: str) -> str:
 
 def _run_protocol(arguments: argparse.Namespace) -> int:
     """``tunegym train`` / ``evaluate`` / ``validate``."""
+    if arguments.command == "proxy":
+        return run_proxy(arguments)
     if arguments.command == "sweep":
         from tunegym.training.sweep import run_sweep
 
@@ -136,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     validate = commands.add_parser("validate", help="replay an evaluation's rows")
     validate.add_argument("results")
     add_sweep_parser(commands)
+    add_proxy_parser(commands)
     arguments = parser.parse_args(argv)
-    if arguments.command in ("train", "evaluate", "validate", "sweep"):
+    if arguments.command in ("train", "evaluate", "validate", "sweep", "proxy"):
         torch.set_num_threads(1)
         try:
             return _run_protocol(arguments)

@@ -83,6 +83,9 @@ BENCHMARKS: dict[str, Benchmark] = {
         "bench_dram.py",
         quick_arguments=("--batch", "8", "--requests", "500", "--reference-designs", "2",
                          "--repeats", "1")),
+    "proxy": Benchmark(
+        "bench_proxy.py",
+        quick_arguments=("--designs", "512", "--epochs", "2", "--batch", "256", "--steps", "1")),
     "accelerator": Benchmark(
         "bench_accelerator.py",
         quick_arguments=("--batch", "8", "--reference-designs", "2", "--repeats", "1",

@@ -305,17 +305,17 @@ def _check_timesteps(schedule: NoiseSchedule | ScheduleBatch,
 
 
 def _per_step(name: str, values, shape: tuple[int, int], default, dtype,
-              allowed: tuple[str, ...] = ()) -> torch.Tensor:
-    """A per-step choice as an (S, M) tensor from None, a list (M,) or a tensor (S, M);
-    strings in a list are replaced by their position in ``allowed``."""
+              device: torch.device, allowed: tuple[str, ...] = ()) -> torch.Tensor:
+    """A per-step choice as an (S, M) tensor on ``device`` from None, a list (M,) or a
+    tensor (S, M); strings in a list are replaced by their position in ``allowed``."""
     if values is None:
-        return torch.full(shape, default, dtype=dtype)
+        return torch.full(shape, default, dtype=dtype, device=device)
     if allowed and not isinstance(values, torch.Tensor):
         if any(isinstance(value, str) and value not in allowed for value in values):
             raise ValueError(f"{name} must be in {allowed}, got {list(values)!r}")
         values = [allowed.index(value) if isinstance(value, str) else value
                   for value in values]
-    tensor = torch.as_tensor(values).to(dtype)
+    tensor = torch.as_tensor(values, device=device).to(dtype)
     tensor = tensor[None].expand(shape[0], -1) if tensor.dim() == 1 else tensor
     if tuple(tensor.shape) != shape:
         raise ValueError(f"{name} must have one entry per step: shape {shape[1:]} or {shape}, "
@@ -432,11 +432,13 @@ def sample(mixture: GaussianMixture, schedule: NoiseSchedule | ScheduleBatch,
     timesteps = _check_timesteps(schedule, timesteps)
     count, steps = timesteps.shape[0], timesteps.shape[1] - 1
     shape = (count, steps)
-    orders = _per_step("orders", orders, shape, 1, torch.int64)
-    data_steps = _per_step("predictions", predictions, shape, True, torch.bool,
+    device = timesteps.device
+    orders = _per_step("orders", orders, shape, 1, torch.int64, device)
+    data_steps = _per_step("predictions", predictions, shape, True, torch.bool, device,
                            allowed=("noise", "data"))
-    correctors = _per_step("correctors", correctors, shape, False, torch.bool)
-    estimates = _per_step("estimates", estimates, shape, 0, torch.int64, allowed=ESTIMATES)
+    correctors = _per_step("correctors", correctors, shape, False, torch.bool, device)
+    estimates = _per_step("estimates", estimates, shape, 0, torch.int64, device,
+                          allowed=ESTIMATES)
     for index in range(steps):
         bad = (orders[:, index] < 1) | (orders[:, index] > min(3, index + 1))
         if bool(bad.any()):
