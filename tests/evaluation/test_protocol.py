@@ -63,6 +63,6 @@ def test_agents_with_changed_kwargs_or_other_envs_are_refused(checkpoints, tmp_p
     plain = checkpoints / "plain" / "seed_0" / "checkpoint.zip"
     with pytest.raises(ValueError, match="was trained on"):
         evaluate("tunegym/SOR-v0", plain, output=tmp_path / "x")
-    with pytest.raises(ValueError, match="checkpoint.zip written by"):
+    with pytest.raises(ValueError, match=r"must be a checkpoint \(.zip or .pt\) written by"):
         evaluate("tunegym/SOR-v0", tmp_path / "missing.zip", output=tmp_path / "x")
     assert not list(tmp_path.glob("x*"))
