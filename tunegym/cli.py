@@ -8,6 +8,7 @@
     tunegym validate RESULTS.jsonl        replay evaluation rows, check the returns
     tunegym sweep CONFIG --grid KEY=V1,V2 --seeds 0 1 2 [--backend ray]
                                           a hyperparameter grid x seeds: the spread of results
+    tunegym leaderboard RESULTS...        normalised scores of agents and baselines: MD, HTML, PNG, JSON
     tunegym proxy collect ENV_ID --designs N --output FILE.csv   random designs -> dataset
     tunegym proxy fit FILE.csv --output PROXY.pt [--model mlp|forest]   surrogate + RMSE
 """
@@ -26,6 +27,7 @@ from tunegym.agents.proxy_model import add_proxy_parser, run_proxy
 from tunegym.core.batched import check_integer
 from tunegym.evaluation.backends import add_backend_argument
 from tunegym.evaluation.bench import BENCHMARKS, format_table, run_benchmarks
+from tunegym.evaluation.leaderboard import add_leaderboard_parser, run_leaderboard
 from tunegym.training.sweep import add_sweep_parser
 
 #: family -> the module whose ``compare`` runs that family's agents and baselines.
@@ -142,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("results")
     add_sweep_parser(commands)
     add_proxy_parser(commands)
+    add_leaderboard_parser(commands)
     arguments = parser.parse_args(argv)
     if arguments.command in ("train", "evaluate", "validate", "sweep", "proxy"):
         torch.set_num_threads(1)
@@ -158,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                               progress=sys.stderr)
         print(json.dumps(rows, indent=2) if arguments.json else format_table(rows))
         return 1 if any(row["error"] is not None for row in rows) else 0
+    if arguments.command == "leaderboard":
+        return run_leaderboard(arguments)
 
     torch.set_num_threads(check_integer("--threads", arguments.threads))
     family = _family_of(arguments.env_id)

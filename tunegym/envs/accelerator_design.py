@@ -56,7 +56,7 @@ invalid flag, the fraction of the episode elapsed).
 from __future__ import annotations
 
 import functools
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -120,6 +120,7 @@ class AcceleratorDesignEnv(DesignEnv):
         "energy_j": 1e-2, "latency_s": 0.1, "area_mm2": 10.0, "energy_vs_default": 1.0,
         "latency_vs_default": 1.0, "area_vs_default": 1.0}
     invalid_reasons = INVALID_REASONS
+    default_design: ClassVar[dict[str, Any]] = DEFAULT_DESIGN
     raw_metric = "energy_j"
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",

@@ -172,7 +172,7 @@ class DesignEnv(BatchedEnv):
 
     A family sets :attr:`design_space`, :attr:`metric_keys` (info keys with units),
     :attr:`metric_scales` (a typical magnitude per metric, for observations),
-    :attr:`invalid_reasons` and :attr:`raw_metric`, and implements
+    :attr:`invalid_reasons`, :attr:`default_design` and :attr:`raw_metric`, and implements
     :meth:`instance_state` and :meth:`evaluate_designs`.
 
     Observation (float32, ``len(metric_keys) + 2``): log10(metric / scale) of the last
@@ -193,6 +193,8 @@ class DesignEnv(BatchedEnv):
     metric_keys: ClassVar[tuple[str, ...]]
     metric_scales: ClassVar[dict[str, float]]
     invalid_reasons: ClassVar[tuple[str, ...]] = ("valid",)
+    #: The family's reference design, {knob name: value} (the fixed-design baseline).
+    default_design: ClassVar[dict[str, Any]]
     #: Methods and attributes the gymnasium front ends forward to this env.
     forwarded = ("knob_names", "decode", "encode", "invalid_reasons", "design_space")
 

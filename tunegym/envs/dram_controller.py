@@ -49,7 +49,7 @@ Info: ``latency_s``, ``energy_j``, ``power_w`` and the energy terms
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -89,6 +89,17 @@ DESIGN_SPACE = DesignSpace([
 _TRACE_STREAM, _VARIANT_STREAM = 71, 72
 
 
+#: The controller of DRAMSys's DDR3 example configuration, ArchGym's starting point:
+#: open page, FR-FCFS with bank-wise buffers of 8 requests, FIFO responses, all-bank
+#: refresh with up to 8 postponed / pulled-in refreshes, the simple arbiter and up to
+#: 128 active transactions.
+DRAMSYS_EXAMPLE_DESIGN = {"page_policy": "Open", "scheduler": "FrFcfs",
+                          "scheduler_buffer": "Bankwise", "request_buffer_size": 8,
+                          "response_queue": "Fifo", "refresh_policy": "AllBank",
+                          "refresh_max_postponed": 8, "refresh_max_pulledin": 8,
+                          "arbiter": "Simple", "max_active_transactions": 128}
+
+
 class DRAMControllerEnv(DesignEnv):
     """Batched memory-controller design env (see the module docstring).
 
@@ -107,6 +118,7 @@ class DRAMControllerEnv(DesignEnv):
     metric_scales: ClassVar[dict[str, float]] = {"latency_s": 1e-4, "energy_j": 1e-4,
                                                  "power_w": 1.0}
     raw_metric = "latency_s"
+    default_design: ClassVar[dict[str, Any]] = DRAMSYS_EXAMPLE_DESIGN
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
                  trace="cloud-1", custom_traces: Mapping[str, Mapping] | None = None,

@@ -21,7 +21,9 @@ interrupted evaluation leaves no partial results; rerun it.
 :func:`validate` replays every row (same checkpoint, env and seed) and reports the rows
 whose return differs by more than ``tolerance``, or that were recorded with another
 tunegym version or env spec (not replayed); a corrupt file or row is an error naming
-its line.
+its line. Rows of an ``agent`` named ``baseline:...`` (checkpoint null, see
+:mod:`tunegym.evaluation.baseline_policies`) are replayed by re-running that baseline on
+their seeds, one batch per (env, baseline).
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ import numpy as np
 from tunegym.core import check_integer
 from tunegym.evaluation.io import write_text_atomically
 from tunegym.training.config import SB3_AGENTS
+from tunegym.training.native import NATIVE_AGENTS, NativePolicy
 
+#: Agent names of the shipped baselines start with this (see
+#: :mod:`tunegym.evaluation.baseline_policies`); their rows have no checkpoint.
+BASELINE_PREFIX = "baseline:"
 FIELDS = ("env_id", "env_spec_sha256", "tunegym_version", "agent", "checkpoint", "seed",
           "instance_id", "episode_return", "episode_length", "raw_metric",
           "raw_metric_value", "wall_seconds")
@@ -53,11 +59,15 @@ def _load_agent(checkpoint: Path):
     checkpoint (its ``summary.json`` names the agent and the env)."""
     summary_path = checkpoint.with_name("summary.json")
     if not checkpoint.is_file() or not summary_path.is_file():
-        raise ValueError(f"agent {str(checkpoint)!r} must be a checkpoint.zip written by "
-                         f"`tunegym train` (with its summary.json beside it)")
+        raise ValueError(f"agent {str(checkpoint)!r} must be a checkpoint (.zip or .pt) "
+                         f"written by `tunegym train` (with its summary.json beside it)")
     summary = json.loads(summary_path.read_text())
-    module, class_name, _ = SB3_AGENTS[summary["agent"]]
-    model = getattr(importlib.import_module(module), class_name).load(checkpoint, device="cpu")
+    if summary["agent"] in NATIVE_AGENTS:
+        model = NativePolicy.load(checkpoint)
+    else:
+        module, class_name, _ = SB3_AGENTS[summary["agent"]]
+        model = getattr(importlib.import_module(module), class_name).load(checkpoint,
+                                                                          device="cpu")
     return model, summary["agent"], summary["env"], summary["config_values"]["env_kwargs"]
 
 
@@ -67,18 +77,29 @@ def _spec_hash(env_id: str) -> str:
 
 def play_episode(model, env_id: str, seed: int) -> dict:
     """One deterministic test episode of ``model`` on ``env_id``: return, length, the
-    raw metric at the end, the instance id and the wall time."""
+    raw metric at the end, the instance id and the wall time.
+
+    ``model`` has SB3's ``predict``; an online learner (a tunegym bandit's
+    :class:`~tunegym.training.native.NativePolicy`) also has ``start_episode(seed)`` and
+    ``observe(observation, action, reward)``, called at the episode's start and after
+    every step."""
     env = gymnasium.make(env_id, split="test")
     batched = env.unwrapped.batched
     start = time.perf_counter()
     observation, info = env.reset(seed=seed)
     total, length, done = 0.0, 0, False
     masked = hasattr(batched, "action_masks")
+    online = hasattr(model, "observe")
+    if online:
+        model.start_episode(seed)
     while not done:
         extra = {"action_masks": env.unwrapped.action_masks()} if masked else {}
         action, _ = model.predict(observation, deterministic=True, **extra)
-        observation, reward, terminated, truncated, step_info = env.step(
+        next_observation, reward, terminated, truncated, step_info = env.step(
             action.item() if np.ndim(action) == 0 else action)
+        if online:
+            model.observe(observation, action, reward)
+        observation = next_observation
         total, length = total + float(reward), length + 1
         done = terminated or truncated
     value = step_info.get(batched.raw_metric)
@@ -89,14 +110,23 @@ def play_episode(model, env_id: str, seed: int) -> dict:
 
 
 def evaluate(env_id: str, agent: str | Path, num_seeds: int = 10,
-             output: str | Path = "results/evaluation") -> list[dict]:
+             output: str | Path = "results/evaluation", backend: str = "local",
+             num_cpus: int | None = None) -> list[dict]:
     """Evaluate a checkpoint on ``env_id``'s test split; write ``<output>.jsonl`` and
-    ``<output>.csv``; returns the rows."""
+    ``<output>.csv``; returns the rows.
+
+    The episodes (one per seed) run as tasks on ``backend`` (``"local"`` or ``"ray"``,
+    at most ``num_cpus`` at once; see :func:`tunegym.evaluation.backends.run_tasks`),
+    each loading the checkpoint itself; the rows are the same on either backend but
+    for ``wall_seconds``.
+    """
+    from tunegym.evaluation.backends import run_tasks
+
     num_seeds = check_integer("num_seeds", num_seeds)
     if env_id not in gymnasium.registry:
         raise ValueError(f"env {env_id!r} is not registered")
     checkpoint = Path(agent)
-    model, agent_name, trained_env, trained_kwargs = _load_agent(checkpoint)
+    _, agent_name, trained_env, trained_kwargs = _load_agent(checkpoint)
     if trained_env != env_id:
         raise ValueError(f"agent {str(checkpoint)!r} was trained on {trained_env}, not "
                          f"{env_id}")
@@ -109,8 +139,16 @@ def evaluate(env_id: str, agent: str | Path, num_seeds: int = 10,
     common = {"env_id": env_id, "env_spec_sha256": _spec_hash(env_id),
               "tunegym_version": version("tunegym"), "agent": agent_name,
               "checkpoint": str(checkpoint)}
-    rows = [{**common, "seed": seed, **play_episode(model, env_id, seed)}
-            for seed in range(num_seeds)]
+    resolved = checkpoint.resolve()
+
+    def play_test_episode(seed: int) -> dict:
+        # a task loads the checkpoint from its path: Ray ships this closure, not a model
+        return play_episode(_load_agent(resolved)[0], env_id, seed)
+
+    seeds = range(num_seeds)
+    episodes = run_tasks(play_test_episode, [{"seed": seed} for seed in seeds], backend,
+                         num_cpus)
+    rows = [{**common, "seed": seed, **episode} for seed, episode in zip(seeds, episodes)]
     write_rows(rows, output)
     return rows
 
@@ -148,7 +186,7 @@ def validate(results: str | Path, tolerance: float = 1e-6) -> list[dict]:
     path = Path(results)
     if not path.is_file():
         raise ValueError(f"results file {str(path)!r} does not exist")
-    mismatches, models = [], {}
+    mismatches, models, baseline_rows = [], {}, []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         try:
             row = json.loads(line)
@@ -167,10 +205,16 @@ def validate(results: str | Path, tolerance: float = 1e-6) -> list[dict]:
             mismatches.append({**row, "replayed_return": None,
                                "reason": "the registered env spec changed"})
             continue
+        if row["agent"].startswith(BASELINE_PREFIX):
+            baseline_rows.append(row)       # replayed together below: one batch per baseline
+            continue
         if row["checkpoint"] not in models:
             models[row["checkpoint"]] = _load_agent(Path(row["checkpoint"]))[0]
         replayed = play_episode(models[row["checkpoint"]], row["env_id"], row["seed"])
         if abs(replayed["episode_return"] - row["episode_return"]) > tolerance:
             mismatches.append({**row, "replayed_return": replayed["episode_return"],
                                "reason": "return differs"})
-    return mismatches
+    # Imported here: baseline_policies builds its rows with this module.
+    from tunegym.evaluation.baseline_policies import replay_mismatches
+
+    return mismatches + replay_mismatches(baseline_rows, tolerance)
