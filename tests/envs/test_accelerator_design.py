@@ -126,3 +126,13 @@ def test_decode_round_trips_through_the_gymnasium_env():
     action = env.unwrapped.encode(DEFAULT_DESIGN)
     assert env.unwrapped.decode(action) == DEFAULT_DESIGN
     assert env.unwrapped.knob_names == tuple(DEFAULT_DESIGN)
+
+
+def test_the_observation_names_the_workload_from_the_first_step():
+    env = AcceleratorDesignEnv(num_envs=1, workload="alexnet")
+    observation = env.reset(torch.tensor([0]))
+    # AlexNet's 724 406 816 MACs (Sze et al. 2017), as log10(MACs) - 9.
+    assert math.isclose(float(observation[0, -3]), math.log10(724_406_816) - 9.0,
+                        rel_tol=1e-6)
+    other = AcceleratorDesignEnv(num_envs=1, workload="resnet50").reset(torch.tensor([0]))
+    assert not torch.equal(observation[0, -3:], other[0, -3:])

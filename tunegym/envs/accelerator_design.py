@@ -121,6 +121,7 @@ class AcceleratorDesignEnv(DesignEnv):
         "latency_vs_default": 1.0, "area_vs_default": 1.0}
     invalid_reasons = INVALID_REASONS
     default_design: ClassVar[dict[str, Any]] = DEFAULT_DESIGN
+    instance_feature_count = 3
     raw_metric = "energy_j"
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
@@ -137,6 +138,14 @@ class AcceleratorDesignEnv(DesignEnv):
         self.default_energy_j = torch.cat([cost.design_energy_j() for cost in costs])
         self.default_cycles = torch.cat([cost.design_cycles() for cost in costs])
         self.default_area_mm2 = accelerator.area_mm2()
+        # log10 of the workload's MACs, weight words and activation words, centred.
+        self.workload_features = torch.log10(torch.tensor(
+            [[float((table.macs).sum()),
+              float((table.weight_words * table.groups * table.count).sum()),
+              float(((table.input_words + table.output_words) * table.groups
+                     * table.count).sum())] for table in self.tables],
+            dtype=torch.float64, device=self.device)) - torch.tensor(
+            [9.0, 7.0, 7.0], dtype=torch.float64, device=self.device)
 
     def default_targets(self) -> dict[str, float]:
         return {"energy_vs_default": 0.70, "latency_vs_default": 0.80, "area_vs_default": 0.85}
@@ -144,6 +153,11 @@ class AcceleratorDesignEnv(DesignEnv):
     def instance_state(self, seeds: torch.Tensor) -> dict[str, torch.Tensor]:
         keys = hash_keys(self.split_key, seeds)
         return {"workload": choice_index(keys, len(self.workloads), stream=71)}
+
+    def instance_features(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(b, 3): log10 of the workload's MACs - 9, weight words - 7 and activation
+        words (inputs and outputs of every layer) - 7."""
+        return self.workload_features[state["workload"]]
 
     def accelerator(self, designs: torch.Tensor) -> Accelerator:
         """The :class:`Accelerator` (B,) of designs (B, K) of choice indices."""

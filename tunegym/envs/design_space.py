@@ -175,9 +175,11 @@ class DesignEnv(BatchedEnv):
     :attr:`invalid_reasons`, :attr:`default_design` and :attr:`raw_metric`, and implements
     :meth:`instance_state` and :meth:`evaluate_designs`.
 
-    Observation (float32, ``len(metric_keys) + 2``): log10(metric / scale) of the last
-    design per metric (0 before the first design; clipped to +-10), a flag set when
-    the last design was invalid, and the fraction of the episode elapsed.
+    Observation (float32, ``len(metric_keys) + 2 + instance_feature_count``):
+    log10(metric / scale) of the last design per metric (0 before the first design;
+    clipped to +-10), a flag set when the last design was invalid, the fraction of the
+    episode elapsed, and the family's features of the episode's instance (e.g. the
+    workload's size), so that a policy knows what it designs for from the first step.
 
     Args:
         num_envs, device, split: see :class:`tunegym.core.BatchedEnv`.
@@ -195,6 +197,8 @@ class DesignEnv(BatchedEnv):
     invalid_reasons: ClassVar[tuple[str, ...]] = ("valid",)
     #: The family's reference design, {knob name: value} (the fixed-design baseline).
     default_design: ClassVar[dict[str, Any]]
+    #: Length of :meth:`instance_features`.
+    instance_feature_count: ClassVar[int] = 0
     #: Methods and attributes the gymnasium front ends forward to this env.
     forwarded = ("knob_names", "decode", "encode", "invalid_reasons", "design_space")
 
@@ -213,7 +217,7 @@ class DesignEnv(BatchedEnv):
                              f"got {invalid_reward!r}")
         self.invalid_reward = float(invalid_reward)
         self.single_action_space = self.design_space.action_space
-        size = len(self.metric_keys) + 2
+        size = len(self.metric_keys) + 2 + self.instance_feature_count
         self.single_observation_space = gymnasium.spaces.Box(
             -OBSERVATION_LIMIT, OBSERVATION_LIMIT, shape=(size,), dtype=np.float32)
         self._log_scales = torch.tensor([math.log10(self.metric_scales[key])
@@ -229,6 +233,11 @@ class DesignEnv(BatchedEnv):
         """Per-episode instance tensors (b, ...) (e.g. a trace or a workload id) of the
         episodes ``seeds`` (b,) on this split."""
         raise NotImplementedError
+
+    def instance_features(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Features (b, instance_feature_count) float64 of the episodes' instances, within
+        +-10; none by default."""
+        return torch.zeros(state["step"].shape[0], 0, dtype=torch.float64, device=self.device)
 
     def evaluate_designs(self, state: dict[str, torch.Tensor], designs: torch.Tensor
                          ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -273,7 +282,7 @@ class DesignEnv(BatchedEnv):
         elapsed = state["step"].to(torch.float64) / self.horizon
         features = torch.cat([state["last_log_metrics"],
                               state["last_invalid"].to(torch.float64)[:, None],
-                              elapsed[:, None]], dim=1)
+                              elapsed[:, None], self.instance_features(state)], dim=1)
         return features.to(torch.float32)
 
     def transition(self, state, action):
