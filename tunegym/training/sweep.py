@@ -23,6 +23,8 @@ Run ``(combo, seed)`` trains in ``<output_dir>/<combo slug>/seed_<seed>/`` (the 
 * ``sweep.jsonl``: one row per run: ``combo`` (grid key -> value), ``slug``, ``seed``,
   ``final_reward`` (the run's mean episode reward over its last 100 training episodes),
   ``raw_metric`` (its name) and ``raw_metric_value`` (the mean over the same episodes),
+  ``best_reward`` (the summary's ``best_reward``, e.g. the reward of the best design a
+  search agent evaluated in training; None when the summary has none),
   ``wall_seconds`` (training time), ``reused`` (see below);
 * ``sweep.md``: per combination the median, interquartile range, min and max of the
   final reward across seeds, then the same over the whole sweep and the best single
@@ -128,6 +130,7 @@ def sweep(config: str | Path | TrainConfig, grid: Mapping[str, Sequence[Any]],
         rows.append({"combo": combo, "slug": slug, "seed": seed,
                      "final_reward": summary["mean_episode_reward"], "raw_metric": metric,
                      "raw_metric_value": summary[f"mean_{metric}"],
+                     "best_reward": summary.get("best_reward"),
                      "wall_seconds": summary["seconds"], "reused": finished is not None})
     jsonl = write_text_atomically(output_dir / "sweep.jsonl",
                                   "".join(json.dumps(row) + "\n" for row in rows))
