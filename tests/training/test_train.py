@@ -113,3 +113,18 @@ def test_a_killed_run_resumes_to_its_budget(tmp_path):
     summary = json.loads(completed.stdout.strip().splitlines()[-1])
     assert summary["resumed"] and summary["env_steps"] == 1536
     assert not list(run.glob(".*"))
+
+
+def test_an_sb3_run_records_the_best_design_it_evaluated(tmp_path):
+    import gymnasium
+    import numpy as np
+
+    config = TrainConfig.from_mapping(
+        {"env": "tunegym/AcceleratorDesign-v0", "env_kwargs": {"workload": "alexnet"},
+         "agent": "PPO", "timesteps": 128, "num_envs": 8,
+         "agent_kwargs": {"n_steps": 16, "batch_size": 64}}, name="design")
+    (summary,) = train(config, output_dir=tmp_path)
+    env = gymnasium.make("tunegym/AcceleratorDesign-v0", workload="alexnet")
+    env.reset(seed=0)
+    _, reward, _, _, _ = env.step(np.array(summary["best_action"]))
+    assert reward == summary["best_reward"] > -10.0

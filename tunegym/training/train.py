@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import time
 from pathlib import Path
 
 import gymnasium
+import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecMonitor
 
@@ -36,15 +38,24 @@ from tunegym.training.native import NATIVE_AGENTS, ProgressLine, train_native
 
 
 class EpisodeMetrics(BaseCallback):
-    """Logs ``episode/reward`` and ``episode/<metric>`` for every finished episode."""
+    """Logs ``episode/reward`` and ``episode/<metric>`` for every finished episode, and
+    keeps the best single-step reward and its action (for design envs, where a step
+    evaluates one design, the best design evaluated; since the run's start or resume)."""
 
     def __init__(self, metric: str) -> None:
         super().__init__()
         self.metric = metric
         self.rewards: list[float] = []
         self.metrics: list[float] = []
+        self.best_reward = -math.inf
+        self.best_action: list | None = None
 
     def _on_step(self) -> bool:
+        step_rewards = np.asarray(self.locals["rewards"], dtype=np.float64).reshape(-1)
+        best = int(np.argmax(step_rewards))
+        if step_rewards[best] > self.best_reward:
+            self.best_reward = float(step_rewards[best])
+            self.best_action = np.asarray(self.locals["actions"])[best].tolist()
         for info, done in zip(self.locals["infos"], self.locals["dones"]):
             if done and "episode" in info:
                 self.rewards.append(float(info["episode"]["r"]))
@@ -154,7 +165,9 @@ def _train_sb3(config: TrainConfig, seed: int, run_dir: Path, resume: bool,
     return {"env_steps": model.num_timesteps, "seconds": time.perf_counter() - start,
             "resumed": resumed, "checkpoint": str(checkpoint),
             "mean_episode_reward": _mean(metrics.rewards[recent]),
-            f"mean_{metric}": _mean(metrics.metrics[recent])}
+            f"mean_{metric}": _mean(metrics.metrics[recent]),
+            **({"best_reward": metrics.best_reward, "best_action": metrics.best_action}
+               if metrics.best_action is not None else {})}
 
 
 def _mean(values: list[float]) -> float | None:
