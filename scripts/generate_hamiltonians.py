@@ -5,10 +5,10 @@ This script is run offline, in a separate environment holding the packages pinne
 ``scripts/requirements-qchem.txt`` (PySCF for the integrals, OpenFermion for the
 fermion-to-qubit mappings)::
 
-    python -m venv /tmp/qchem
-    /tmp/qchem/bin/pip install -r scripts/requirements-qchem.txt
-    /tmp/qchem/bin/python scripts/generate_hamiltonians.py          # writes the JSON files
-    /tmp/qchem/bin/python scripts/generate_hamiltonians.py --check  # regenerate, compare, write nothing
+    python -m venv .venv-qchem
+    .venv-qchem/bin/pip install -r scripts/requirements-qchem.txt
+    .venv-qchem/bin/python scripts/generate_hamiltonians.py          # writes the JSON files
+    .venv-qchem/bin/python scripts/generate_hamiltonians.py --check  # regenerate, compare, write nothing
 
 tunegym itself never imports PySCF or OpenFermion: it only reads the JSON files.
 
@@ -75,7 +75,7 @@ try:
 except ImportError as exc:  # pragma: no cover - offline tool
     raise SystemExit(
         f"{exc}\nThis generator needs PySCF and OpenFermion; install them in a separate venv:\n"
-        "  python -m venv /tmp/qchem && /tmp/qchem/bin/pip install -r scripts/requirements-qchem.txt"
+        "  python -m venv .venv-qchem && .venv-qchem/bin/pip install -r scripts/requirements-qchem.txt"
     ) from exc
 
 REPO = Path(__file__).resolve().parents[1]
