@@ -35,7 +35,7 @@ from tunegym.evaluation.leaderboard import (
     run_leaderboard,
     score_agents,
 )
-from tunegym.evaluation.protocol import FIELDS, _spec_hash, validate
+from tunegym.evaluation.protocol import FIELDS, spec_hash, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -45,7 +45,7 @@ SOR, COVERAGE = "tunegym/SOR-v0", "tunegym/Coverage-v0"
 
 
 def make_row(env_id, agent, seed, episode_return, checkpoint=None):
-    return {"env_id": env_id, "env_spec_sha256": _spec_hash(env_id),
+    return {"env_id": env_id, "env_spec_sha256": spec_hash(env_id),
             "tunegym_version": version("tunegym"), "agent": agent, "checkpoint": checkpoint,
             "seed": seed, "instance_id": seed, "episode_return": episode_return,
             "episode_length": 1, "raw_metric": "x", "raw_metric_value": 0.0,

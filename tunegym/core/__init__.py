@@ -7,6 +7,7 @@ from tunegym.core.batched import (
     check_choice,
     check_integer,
     check_real,
+    did_you_mean,
     split_choices,
 )
 from tunegym.core.registration import make_batched_env, register_family, registered_ids
@@ -20,6 +21,7 @@ __all__ = [
            "check_integer",
            "check_real",
            "derive_envs",
+           "did_you_mean",
            "make_batched_env",
            "register_family",
            "registered_ids",

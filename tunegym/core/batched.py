@@ -15,6 +15,7 @@ from it, so no family writes vectorisation, seeding or autoreset code.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -45,6 +46,13 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise ValueError(f"device={device!r} was requested but CUDA is not available; "
                          "use device='cpu'")
     return resolved
+
+
+def did_you_mean(value: Any, choices) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to ``value`` (compared as
+    strings), or "" when none is close."""
+    close = difflib.get_close_matches(str(value), [str(choice) for choice in choices], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def check_choice(name: str, value: Any, allowed: tuple) -> None:

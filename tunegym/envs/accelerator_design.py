@@ -60,9 +60,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from tunegym.core import derive_envs, split_choices
+from tunegym.core import derive_envs, did_you_mean, split_choices
 from tunegym.core.random import choice_index, hash_keys
-from tunegym.envs.design_space import DesignEnv, DesignSpace, Knob, _did_you_mean
+from tunegym.envs.design_space import DesignEnv, DesignSpace, Knob
 from tunegym.simulators.accelerator import (
     CLOCK_HZ,
     DATAFLOWS,
@@ -95,7 +95,7 @@ def check_workload(name) -> None:
     """Raise a ValueError (with a did-you-mean) unless ``name`` is a known workload."""
     if not isinstance(name, str) or name not in WORKLOADS:
         raise ValueError(f"workload must be one of {tuple(WORKLOADS)} (or a list of them, or "
-                         f"a dict per split), got {name!r}{_did_you_mean(name, WORKLOADS)}")
+                         f"a dict per split), got {name!r}{did_you_mean(name, WORKLOADS)}")
 
 
 @functools.cache

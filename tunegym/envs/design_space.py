@@ -23,7 +23,6 @@ holds a code, 0 for valid designs, decoded by ``invalid_reasons[code]``.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import gymnasium
 import numpy as np
 import torch
 
-from tunegym.core import BatchedEnv, check_choice, check_integer
+from tunegym.core import BatchedEnv, check_choice, check_integer, did_you_mean
 
 TARGET_MODES = ("match", "at_most")
 #: Observations are log10(metric / scale), clipped to this range.
@@ -54,11 +53,6 @@ class Knob:
             raise ValueError(f"knob {self.name!r} must have at least one choice")
         if len(set(self.choices)) != len(self.choices):
             raise ValueError(f"knob {self.name!r} has repeated choices {self.choices}")
-
-
-def _did_you_mean(value: object, choices: Sequence) -> str:
-    close = difflib.get_close_matches(str(value), [str(choice) for choice in choices], n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class DesignSpace:
@@ -89,7 +83,7 @@ class DesignSpace:
     def column(self, name: str) -> int:
         """Action entry of knob ``name``."""
         if name not in self._columns:
-            raise ValueError(f"unknown knob {name!r}{_did_you_mean(name, self.knob_names)} "
+            raise ValueError(f"unknown knob {name!r}{did_you_mean(name, self.knob_names)} "
                              f"(knobs: {self.knob_names})")
         return self._columns[name]
 
@@ -109,7 +103,7 @@ class DesignSpace:
         unknown = [name for name in design if name not in self._columns]
         if unknown:
             raise ValueError(f"unknown knob {unknown[0]!r}"
-                             f"{_did_you_mean(unknown[0], self.knob_names)} "
+                             f"{did_you_mean(unknown[0], self.knob_names)} "
                              f"(knobs: {self.knob_names})")
         missing = [name for name in self.knob_names if name not in design]
         if missing:
@@ -119,7 +113,7 @@ class DesignSpace:
             value = design[knob.name]
             if value not in knob.choices:
                 raise ValueError(f"knob {knob.name!r} must be one of {knob.choices}, got "
-                                 f"{value!r}{_did_you_mean(value, knob.choices)}")
+                                 f"{value!r}{did_you_mean(value, knob.choices)}")
             action[column] = knob.choices.index(value)
         return action
 
@@ -159,7 +153,7 @@ def check_targets(targets: Mapping[str, float], metric_keys: Sequence[str]) -> d
     for key, value in targets.items():
         if key not in metric_keys:
             raise ValueError(f"targets has unknown metric {key!r}"
-                             f"{_did_you_mean(key, metric_keys)} (metrics: {tuple(metric_keys)})")
+                             f"{did_you_mean(key, metric_keys)} (metrics: {tuple(metric_keys)})")
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value) or value <= 0:
             raise ValueError(f"targets[{key!r}] must be a positive finite number, got {value!r}")

@@ -60,7 +60,7 @@ from tunegym.baselines.sor import FixedOmega, InstanceOptimal
 from tunegym.core import BatchedEnv, check_integer
 from tunegym.core.random import hash_keys, uniform
 from tunegym.envs.solver_schedule import SolverScheduleOneShotEnv
-from tunegym.evaluation.protocol import BASELINE_PREFIX, _spec_hash
+from tunegym.evaluation.protocol import BASELINE_PREFIX, spec_hash
 from tunegym.simulators.sor import young_optimal_omega
 
 RANDOM = BASELINE_PREFIX + "random"
@@ -245,7 +245,7 @@ def play_baseline(env_id: str, agent: str, seeds: Iterable[int]) -> list[dict]:
     start = time.perf_counter()
     outcome = baselines[agent](env_id, torch.tensor(seeds, dtype=torch.int64))
     wall_seconds = (time.perf_counter() - start) / len(seeds)
-    common = {"env_id": env_id, "env_spec_sha256": _spec_hash(env_id),
+    common = {"env_id": env_id, "env_spec_sha256": spec_hash(env_id),
               "tunegym_version": version("tunegym"), "agent": agent, "checkpoint": None}
     raw_metric = batched_class(env_id).raw_metric
     return [{**common, "seed": seed, "instance_id": seed,

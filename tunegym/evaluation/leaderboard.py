@@ -58,7 +58,7 @@ from tunegym.core import check_integer
 from tunegym.core.registration import registered_ids
 from tunegym.evaluation.baseline_policies import RANDOM
 from tunegym.evaluation.io import pyplot, write_atomically, write_json_atomically
-from tunegym.evaluation.protocol import BASELINE_PREFIX, FIELDS, _spec_hash
+from tunegym.evaluation.protocol import BASELINE_PREFIX, FIELDS, spec_hash
 from tunegym.evaluation.scores import (
     iqm,
     mean,
@@ -105,7 +105,7 @@ def _read_rows(path: Path, stale: dict[str, str] | None) -> list[tuple[str, dict
     if not path.is_file():
         raise ValueError(f"results file {str(path)!r} does not exist")
     installed = version("tunegym")
-    spec_hashes = {env_id: _spec_hash(env_id) for env_id in registered_ids()}
+    spec_hashes = {env_id: spec_hash(env_id) for env_id in registered_ids()}
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():

@@ -71,7 +71,7 @@ def _load_agent(checkpoint: Path):
     return model, summary["agent"], summary["env"], summary["config_values"]["env_kwargs"]
 
 
-def _spec_hash(env_id: str) -> str:
+def spec_hash(env_id: str) -> str:
     return hashlib.sha256(gymnasium.spec(env_id).to_json().encode()).hexdigest()
 
 
@@ -136,7 +136,7 @@ def evaluate(env_id: str, agent: str | Path, num_seeds: int = 10,
     if changed:
         raise ValueError(f"agent {str(checkpoint)!r} changes {env_id}'s kwargs {changed}; "
                          f"evaluation uses the registered env only")
-    common = {"env_id": env_id, "env_spec_sha256": _spec_hash(env_id),
+    common = {"env_id": env_id, "env_spec_sha256": spec_hash(env_id),
               "tunegym_version": version("tunegym"), "agent": agent_name,
               "checkpoint": str(checkpoint)}
     resolved = checkpoint.resolve()
@@ -201,7 +201,7 @@ def validate(results: str | Path, tolerance: float = 1e-6) -> list[dict]:
                                f"recorded with tunegym {row['tunegym_version']}, this is "
                                f"{version('tunegym')}"})
             continue
-        if row["env_spec_sha256"] != _spec_hash(row["env_id"]):
+        if row["env_spec_sha256"] != spec_hash(row["env_id"]):
             mismatches.append({**row, "replayed_return": None,
                                "reason": "the registered env spec changed"})
             continue

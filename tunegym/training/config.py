@@ -27,7 +27,6 @@ Keys (anything else is an error, with a did-you-mean):
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 import gymnasium
 
 import tunegym
+from tunegym.core import did_you_mean
 from tunegym.training.native import NATIVE_AGENTS
 
 #: agent name -> (module, class, action spaces it supports).
@@ -56,11 +56,6 @@ KEYS: dict[str, tuple[tuple[type, ...], bool]] = {
     "device": ((str,), False), "checkpoint_every": ((int,), False),
     "curriculum": ((dict,), False),
 }
-
-
-def _did_you_mean(value: str, choices) -> str:
-    close = difflib.get_close_matches(value, list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @dataclass(frozen=True)
@@ -88,7 +83,7 @@ class TrainConfig:
                              f"{type(values).__name__}")
         for key, value in values.items():
             if key not in KEYS:
-                raise ValueError(f"unknown config key {key!r}{_did_you_mean(key, KEYS)} "
+                raise ValueError(f"unknown config key {key!r}{did_you_mean(key, KEYS)} "
                                  f"(known keys: {', '.join(KEYS)})")
             types, _ = KEYS[key]
             if isinstance(value, bool) or not isinstance(value, types):
@@ -101,12 +96,12 @@ class TrainConfig:
         env = values["env"]
         if env not in tunegym.registered_ids():
             raise ValueError(f"config key 'env': unknown env id {env!r}"
-                             f"{_did_you_mean(env, tunegym.registered_ids())}")
+                             f"{did_you_mean(env, tunegym.registered_ids())}")
         agent = values["agent"]
         agents = [*SB3_AGENTS, *NATIVE_AGENTS]
         if agent not in agents:
             raise ValueError(f"config key 'agent': unknown agent {agent!r}"
-                             f"{_did_you_mean(agent, agents)} (supported: "
+                             f"{did_you_mean(agent, agents)} (supported: "
                              f"{', '.join(agents)})")
         if agent in NATIVE_AGENTS and "policy" in values:
             raise ValueError(f"config key 'policy' applies to SB3 agents only, not {agent}")

@@ -58,9 +58,10 @@ from typing import Any
 import gymnasium
 import numpy as np
 
+from tunegym.core import did_you_mean
 from tunegym.evaluation.backends import add_backend_argument, run_tasks
 from tunegym.evaluation.io import pyplot, save_figure, write_text_atomically
-from tunegym.training.config import KEYS, SB3_AGENTS, TrainConfig, _did_you_mean
+from tunegym.training.config import KEYS, SB3_AGENTS, TrainConfig
 from tunegym.training.train import train
 
 #: config keys whose value is a mapping: a grid key may address one entry, ``key.name``.
@@ -151,7 +152,7 @@ def _combinations(base: TrainConfig, grid: Mapping[str, Sequence[Any]]) -> list:
                              f"the seeds as the seeds argument)")
         if prefix not in KEYS:
             raise ValueError(f"grid key {key!r}: unknown config key {prefix!r}"
-                             f"{_did_you_mean(prefix, KEYS)}")
+                             f"{did_you_mean(prefix, KEYS)}")
         if dot and (prefix not in MAPPING_KEYS or not name):
             raise ValueError(f"grid key {key!r}: only {', '.join(MAPPING_KEYS)} take a "
                              f"'.<name>'")
@@ -221,7 +222,7 @@ def _check_agent_kwargs(config: TrainConfig) -> None:
     for name in config.agent_kwargs:
         if name not in allowed:
             raise ValueError(f"config key 'agent_kwargs': {config.agent} takes no argument "
-                             f"{name!r}{_did_you_mean(name, allowed)}")
+                             f"{name!r}{did_you_mean(name, allowed)}")
 
 
 def _finished_summary(run_dir: Path, config: TrainConfig) -> dict | None:
