@@ -54,9 +54,15 @@ import torch
 import yaml
 
 from tunegym.evaluation.backends import add_backend_argument
-from tunegym.evaluation.io import pyplot, save_figure, write_json_atomically, write_text_atomically
+from tunegym.evaluation.io import (
+    markdown_table,
+    pyplot,
+    save_figure,
+    write_json_atomically,
+    write_text_atomically,
+)
 from tunegym.training import TrainConfig
-from tunegym.training.sweep import sweep
+from tunegym.training.sweep import quartiles, sweep
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 #: env key -> (config file prefix, env id)
@@ -115,18 +121,16 @@ def statistics(rows: list[dict]) -> dict[str, Any]:
     result: dict[str, Any] = {"runs": len(rows), "scored": len(scored)}
     if not scored:
         return result
-    figures = np.array([row["best_reward"] for row in scored], dtype=np.float64)
-    q25, median, q75 = np.percentile(figures, [25, 50, 75])
+    spread = quartiles([row["best_reward"] for row in scored])
     best = max(scored, key=lambda row: row["best_reward"])
     settings: dict[str, list[float]] = {}
     for row in scored:
         settings.setdefault(row["slug"], []).append(row["best_reward"])
     setting_medians = {slug: float(np.median(values)) for slug, values in settings.items()}
-    return {**result, "median": float(median), "q25": float(q25), "q75": float(q75),
-            "min": float(figures.min()), "max": float(figures.max()),
+    return {**result, **{key: spread[key] for key in ("median", "q25", "q75", "min", "max")},
             "best_run": {"setting": best["slug"], "seed": best["seed"],
                          "best_reward": best["best_reward"]},
-            "best_minus_median": float(best["best_reward"] - median),
+            "best_minus_median": float(best["best_reward"] - spread["median"]),
             "setting_medians": setting_medians}
 
 
@@ -136,28 +140,28 @@ def _number(value: float) -> str:
 
 def table(results: list[dict]) -> str:
     """The markdown table of lottery.md (one row per env and agent)."""
-    lines = [("| env | agent | settings x seeds | budget (designs) | runs scored | median | "
-              "IQR (q25 to q75) | min | max | best single run (setting, seed) | "
-              "best - median | setting medians (worst to best) |"),
-             "|---" * 12 + "|"]
+    headers = ["env", "agent", "settings x seeds", "budget (designs)", "runs scored", "median",
+               "IQR (q25 to q75)", "min", "max", "best single run (setting, seed)",
+               "best - median", "setting medians (worst to best)"]
+    rows = []
     for result in results:
         stats = result["statistics"]
-        head = (f"| {result['env']} | {result['agent']} | {result['settings']} x "
-                f"{len(result['seeds'])} | {result['budget']} | "
-                f"{stats['scored']}/{stats['runs']} |")
+        head = [result["env"], result["agent"],
+                f"{result['settings']} x {len(result['seeds'])}", str(result["budget"]),
+                f"{stats['scored']}/{stats['runs']}"]
         if stats["scored"] == 0:
-            lines.append(head + " n/a |" * 7)
+            rows.append(head + ["n/a"] * 7)
             continue
         best = stats["best_run"]
         medians = stats["setting_medians"].values()
-        lines.append(
-            f"{head} {_number(stats['median'])} | "
-            f"{_number(stats['q75'] - stats['q25'])} ({_number(stats['q25'])} to "
-            f"{_number(stats['q75'])}) | {_number(stats['min'])} | {_number(stats['max'])} | "
-            f"{_number(best['best_reward'])} ({best['setting']}, seed {best['seed']}) | "
-            f"{_number(stats['best_minus_median'])} | "
-            f"{_number(min(medians))} to {_number(max(medians))} |")
-    return "\n".join(lines) + "\n"
+        rows.append(head + [
+            _number(stats["median"]),
+            (f"{_number(stats['q75'] - stats['q25'])} ({_number(stats['q25'])} to "
+             f"{_number(stats['q75'])})"), _number(stats["min"]), _number(stats["max"]),
+            f"{_number(best['best_reward'])} ({best['setting']}, seed {best['seed']})",
+            _number(stats["best_minus_median"]),
+            f"{_number(min(medians))} to {_number(max(medians))}"])
+    return markdown_table(headers, rows) + "\n"
 
 
 def report(results: list[dict], quick: bool, seconds: float) -> str:

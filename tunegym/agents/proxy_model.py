@@ -90,7 +90,7 @@ from tunegym.evaluation.design_dataset import (
     spec_knobs,
     tunegym_version,
 )
-from tunegym.evaluation.io import write_atomically
+from tunegym.evaluation.io import markdown_table, write_atomically
 
 MODELS = ("mlp", "forest")
 PROXY_FORMAT = "tunegym-design-proxy"
@@ -691,10 +691,10 @@ def format_report(report: Mapping[str, Any]) -> str:
     summary = (f"{report['model']} proxy: {report['train_rows']} training rows, "
                f"{report['holdout_valid_rows']} valid of {report['holdout_rows']} held out; "
                f"validity predicted right for {100 * report['validity_accuracy']:.2f} %")
-    lines = [summary, "", "| metric | RMSE of relative error | RMSE (metric's unit) |",
-             "|---|---|---|"]
-    lines += [f"| {key} | {100 * relative:.3f} % | {report['rmse'][key]:.4g} |"
-              for key, relative in report["relative_rmse"].items()]
+    lines = [summary, "", markdown_table(
+        ["metric", "RMSE of relative error", "RMSE (metric's unit)"],
+        [[key, f"{100 * relative:.3f} %", f"{report['rmse'][key]:.4g}"]
+         for key, relative in report["relative_rmse"].items()])]
     if report["unmodelled_metrics"]:
         skipped = ", ".join(report["unmodelled_metrics"])
         lines += ["", f"not modelled (zero or negative on some valid designs): {skipped}"]

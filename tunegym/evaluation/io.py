@@ -63,6 +63,14 @@ def write_report(env_id: str, output_dir: str | Path, title: str, table: str,
             "results": str(json_path), "seconds": summary["seconds"]}
 
 
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A markdown table (no trailing newline); a "|" inside a cell is escaped."""
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    return "\n".join([row(headers), "|" + "---|" * len(headers), *map(row, rows)])
+
+
 def pyplot():
     """matplotlib.pyplot on the file-only Agg backend (imported lazily)."""
     import matplotlib

@@ -57,7 +57,12 @@ import numpy as np
 from tunegym.core import check_integer
 from tunegym.core.registration import registered_ids
 from tunegym.evaluation.baseline_policies import RANDOM
-from tunegym.evaluation.io import pyplot, write_atomically, write_json_atomically
+from tunegym.evaluation.io import (
+    markdown_table,
+    pyplot,
+    write_atomically,
+    write_json_atomically,
+)
 from tunegym.evaluation.protocol import BASELINE_PREFIX, FIELDS, spec_hash
 from tunegym.evaluation.scores import (
     iqm,
@@ -444,25 +449,16 @@ def _anchor_rows(report: dict) -> list[list[str]]:
             for env, anchor in report["anchors"].items()]
 
 
-def _markdown_row(cells: list[str]) -> str:
-    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
-
-
-def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    return "\n".join([_markdown_row(headers), "|" + "---|" * len(headers)]
-                     + [_markdown_row(row) for row in rows])
-
-
 def markdown(report: dict) -> str:
     """``leaderboard.md`` of a report (see :func:`build_leaderboard`): the table, notes
     and the anchors."""
     envs = list(report["anchors"])
-    table = _markdown_table([header for header, _ in _columns(report["against"], envs)],
+    table = markdown_table([header for header, _ in _columns(report["against"], envs)],
                             [[text for text, _ in _cells(summary, envs)]
                              for summary in report["agents"]])
     notes = "\n".join(f"- {note}" for note in _notes(report))
     return (f"# tunegym leaderboard\n\n{table}\n\n{notes}\n\n## Anchors\n\n"
-            f"{_markdown_table(ANCHOR_HEADERS, _anchor_rows(report))}\n")
+            f"{markdown_table(ANCHOR_HEADERS, _anchor_rows(report))}\n")
 
 
 _SCRIPT = """

@@ -243,7 +243,7 @@ def _finished_summary(run_dir: Path, config: TrainConfig) -> dict | None:
     return summary
 
 
-def _quartiles(values: Sequence[float | None]) -> dict[str, float] | None:
+def quartiles(values: Sequence[float | None]) -> dict[str, float] | None:
     """Median, 25th and 75th percentiles, min and max of the values that are not None
     (None when there are none)."""
     finite = np.array([value for value in values if value is not None], dtype=np.float64)
@@ -283,14 +283,14 @@ def _report(base: TrainConfig, rows: list[dict], metric: str) -> str:
              "", f"| combination {header} median {metric} |", "|---" * 7 + "|"]
     medians = {}
     for slug, members in groups.items():
-        stats = _quartiles([row["final_reward"] for row in members])
-        raw = _quartiles([row["raw_metric_value"] for row in members])
+        stats = quartiles([row["final_reward"] for row in members])
+        raw = quartiles([row["raw_metric_value"] for row in members])
         if stats is not None:
             medians[slug] = stats["median"]
         raw_median = "n/a" if raw is None else f"{raw['median']:.4g}"
         lines.append(f"| {slug} | {' | '.join(_describe(stats, len(members)))} | "
                      f"{raw_median} |")
-    overall = _quartiles([row["final_reward"] for row in rows])
+    overall = quartiles([row["final_reward"] for row in rows])
     lines += ["", "## Whole sweep", "", header, "|---" * 5 + "|",
               f"| {' | '.join(_describe(overall, len(rows)))} |"]
     if overall is not None:
