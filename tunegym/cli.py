@@ -11,6 +11,7 @@
     tunegym leaderboard RESULTS...        normalised scores of agents and baselines: MD, HTML, PNG, JSON
     tunegym proxy collect ENV_ID --designs N --output FILE.csv   random designs -> dataset
     tunegym proxy fit FILE.csv --output PROXY.pt [--model mlp|forest]   surrogate + RMSE
+    tunegym exercise list | start N DIR | check N FILE   teaching exercises with graders
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tunegym.core.batched import check_integer
 from tunegym.evaluation.backends import add_backend_argument
 from tunegym.evaluation.bench import BENCHMARKS, format_table, run_benchmarks
 from tunegym.evaluation.leaderboard import add_leaderboard_parser, run_leaderboard
+from tunegym.exercises.command import add_exercise_parser, run_exercise
 from tunegym.training.sweep import add_sweep_parser
 
 #: family -> the module whose ``compare`` runs that family's agents and baselines.
@@ -97,8 +99,8 @@ def _run_protocol(arguments: argparse.Namespace) -> int:
     return 1 if mismatches else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``tunegym`` console script."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tunegym`` command's argument parser (every subcommand)."""
     parser = argparse.ArgumentParser(prog="tunegym", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -145,7 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     add_sweep_parser(commands)
     add_proxy_parser(commands)
     add_leaderboard_parser(commands)
-    arguments = parser.parse_args(argv)
+    add_exercise_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tunegym`` console script."""
+    arguments = build_parser().parse_args(argv)
     if arguments.command in ("train", "evaluate", "validate", "sweep", "proxy"):
         torch.set_num_threads(1)
         try:
@@ -163,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if any(row["error"] is not None for row in rows) else 0
     if arguments.command == "leaderboard":
         return run_leaderboard(arguments)
+    if arguments.command == "exercise":
+        torch.set_num_threads(1)
+        return run_exercise(arguments)
 
     torch.set_num_threads(check_integer("--threads", arguments.threads))
     family = _family_of(arguments.env_id)

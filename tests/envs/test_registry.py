@@ -6,10 +6,14 @@ import gymnasium
 import numpy as np
 import pytest
 import torch
-from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import tunegym
+from tunegym.core.conformance import (
+    check_determinism,
+    check_gymnasium_checker,
+    check_vector_matches_single,
+)
 
 ENV_IDS = tunegym.registered_ids()
 #: Per family, kwargs that make episodes short so the tests cross episode boundaries
@@ -17,11 +21,6 @@ ENV_IDS = tunegym.registered_ids()
 SHORT_EPISODES = {"sor": {"sequence_length": 3}, "coverage": {"horizon": 3},
                   "solver_schedule": {"nfe": 3, "num_samples": 16},
                   "quantum_arch_search": {"max_gates": 3, "optimiser_steps": 5}}
-
-
-def same(first, second):
-    """Equal, NaN included (an info value may be undefined before an episode ends)."""
-    return bool(np.array_equal(np.asarray(first), np.asarray(second), equal_nan=True))
 
 
 def short(env_id):
@@ -37,58 +36,18 @@ def test_registry_is_populated():
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_gymnasium_and_sb3_env_checkers_pass(env_id):
-    check_env(gymnasium.make(env_id, **short(env_id)).unwrapped, skip_render_check=True)
+    check_gymnasium_checker(env_id, **short(env_id))
     sb3_check_env(gymnasium.make(env_id, **short(env_id)).unwrapped, warn=False)
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_same_seed_same_trajectory(env_id):
-    def rollout():
-        env = gymnasium.make(env_id, **short(env_id))
-        env.action_space.seed(5)
-        observations, rewards = [env.reset(seed=42)[0]], []
-        for _ in range(5):
-            observation, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            rewards.append(reward)
-            observations.append(observation)
-            if terminated or truncated:
-                observations.append(env.reset()[0])
-        return np.array(observations), np.array(rewards)
-
-    first, second = rollout(), rollout()
-    assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+    check_determinism(env_id, **short(env_id))
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_vector_env_i_equals_single_env_with_seed_plus_i(env_id):
-    num_envs, seed, steps = 3, 100, 7
-    vector = gymnasium.make_vec(env_id, num_envs=num_envs,
-                                vectorization_mode="vector_entry_point", **short(env_id))
-    assert vector.metadata["autoreset_mode"] == gymnasium.vector.AutoresetMode.SAME_STEP
-    singles = [gymnasium.make(env_id, **short(env_id)) for _ in range(num_envs)]
-    vector.action_space.seed(1)
-    actions = [vector.action_space.sample() for _ in range(steps)]
-
-    vector_observation, _ = vector.reset(seed=seed)
-    single_observations = [env.reset(seed=seed + i)[0] for i, env in enumerate(singles)]
-    assert np.array_equal(vector_observation, np.stack(single_observations))
-    for action in actions:
-        vector_observation, reward, terminated, truncated, info = vector.step(action)
-        for i, env in enumerate(singles):
-            observation, single_reward, single_terminated, single_truncated, single_info = \
-                env.step(action[i])
-            assert single_reward == reward[i]
-            assert (single_terminated, single_truncated) == (terminated[i], truncated[i])
-            for name, value in single_info.items():
-                assert same(value, info[name][i]), name
-            if single_terminated or single_truncated:
-                assert np.array_equal(info["final_obs"][i], observation)
-                assert info["_final_info"][i]
-                for name, value in single_info.items():
-                    assert info["final_info"]["_" + name][i]
-                    assert same(info["final_info"][name][i], value)
-                observation, _ = env.reset()
-            assert np.array_equal(observation, vector_observation[i])
+    check_vector_matches_single(env_id, **short(env_id))
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
