@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tunegym.exercises import check_exercise
+from tunegym.exercises.grading import Grade, Measurement, call_student, load_student_module
 
 REFERENCE = (Path(__file__).parent / "solutions" / "01_custom_env.py").read_text()
 
@@ -100,3 +101,14 @@ def test_cli_rejects_unknown_exercise_and_missing_file(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().out
     assert main(["exercise", "list"]) == 0
     assert "01_custom_env" in capsys.readouterr().out
+
+
+def test_endless_loop_fails_one_criterion_within_the_time_limit(tmp_path):
+    student_file = tmp_path / "starter.py"
+    student_file.write_text("def spin():\n    while True:\n        pass\n")
+    grade = Grade(student_file, time_limit_s=0.2)
+    grade.criterion("ends", lambda: call_student(load_student_module(student_file).spin))
+    grade.criterion("a later criterion still runs", lambda: Measurement(True, "ran"))
+    assert not grade.results[0].passed and "longer than 0.2 s" in grade.results[0].measured
+    assert "starter.py line" in grade.results[0].measured and grade.results[0].hint
+    assert grade.results[1].passed

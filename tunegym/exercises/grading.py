@@ -10,11 +10,14 @@ a bare traceback.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import linecache
 import math
+import signal
 import sys
+import threading
 import traceback
 import uuid
 from collections.abc import Callable
@@ -68,16 +71,47 @@ class CriterionResult:
         return asdict(self)
 
 
+class CheckTimeout(BaseException):
+    """A criterion's check ran past its time limit (raised by the alarm signal). A
+    BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way,
+    the student's or :func:`call_student`'s, swallows it."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raise :class:`CheckTimeout` in the block after ``seconds`` of wall time, so that an
+    endless loop in a student's code fails one criterion instead of hanging the grader.
+    Needs SIGALRM and the main thread; elsewhere (Windows, worker threads) no limit."""
+    usable = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CheckTimeout(f"the check ran longer than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 class Grade:
     """Collects criterion results; a failing check never stops the later ones.
 
     Args:
         student_file: the graded file; exceptions raised inside it are reported with
             its line numbers.
+        time_limit_s: wall-clock limit of each criterion's check, seconds (the graders
+            finish a reference solution's checks in a few seconds each).
     """
 
-    def __init__(self, student_file: Path) -> None:
+    def __init__(self, student_file: Path, time_limit_s: float = 300.0) -> None:
         self.student_file = Path(student_file).resolve()
+        self.time_limit_s = time_limit_s
         self.results: list[CriterionResult] = []
 
     def criterion(self, name: str, check: Callable[[], Measurement],
@@ -90,7 +124,12 @@ class Grade:
         generic one) as what to look at next.
         """
         try:
-            measurement = check()
+            with time_limit(self.time_limit_s):
+                measurement = check()
+        except CheckTimeout as error:
+            measurement = Measurement(False, describe_exception(error, self.student_file),
+                                      "look for a loop that never ends, or work that grows "
+                                      "faster than it should")
         except StudentError as error:
             measurement = Measurement(False, str(error), error.hint or hint)
         except NotImplementedError as error:
