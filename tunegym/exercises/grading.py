@@ -174,7 +174,8 @@ def load_student_module(path: str | Path) -> ModuleType:
         raise StudentError(f"file {str(path)!r} does not exist",
                            "pass the path of your copy of starter.py")
     if path.suffix != ".py":
-        raise StudentError(f"file {path.name!r} is not a Python file (.py)")
+        raise StudentError(f"file {path.name!r} is not a Python file (.py)",
+                           "pass the path of your copy of starter.py")
     name = f"tunegym_student_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -206,7 +207,8 @@ def student_function(module: ModuleType, name: str) -> Callable[..., Any]:
                            f"keep the name `{name}` from the starter file")
     if not callable(function):
         raise StudentError(f"`{name}` must be a function or class, got "
-                           f"{type(function).__name__}")
+                           f"{type(function).__name__}",
+                           f"keep `{name}` as the starter file defines it")
     return function
 
 
@@ -224,7 +226,9 @@ def call_student(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
                            "fill in the TODO of this function") from None
     except Exception as error:  # noqa: BLE001 - the student's exception, reported with its line
         raise StudentError(f"`{name}` raised "
-                           f"{describe_exception(error, _defining_file(function))}") from None
+                           f"{describe_exception(error, _defining_file(function))}",
+                           "the exception came from your code: start at the line shown "
+                           "(run the function yourself on a small input)") from None
 
 
 def _defining_file(function: Callable[..., Any]) -> Path:
@@ -236,40 +240,52 @@ def _defining_file(function: Callable[..., Any]) -> Path:
 
 
 def as_tensor(value: Any, name: str, shape: tuple[int, ...], *, floating: bool = True,
-              finite: bool = True) -> torch.Tensor:
+              finite: bool = True, hint: str = "") -> torch.Tensor:
     """``value`` (tensor, array or list) as a float64 (or int64) tensor of ``shape``.
 
+    Args:
+        value: what the student's code returned.
+        name: how the report names it, e.g. "the return value of `act`".
+        shape: the required shape.
+        floating: float64 (True) or integers, returned as int64 (False).
+        finite: refuse NaN and infinite entries (floating only).
+        hint: what to look at next; defaults to the task text's interface.
+
     Raises:
-        StudentError: it cannot be converted, has another shape, or holds NaN/inf.
+        StudentError: it cannot be converted, has another shape or dtype, or holds NaN/inf.
     """
+    hint = hint or "compare with the interface in the task text (README.md)"
     try:
         tensor = torch.as_tensor(value)
     except (TypeError, ValueError, RuntimeError) as error:
         raise StudentError(f"{name} must be a tensor of shape {shape}, got "
-                           f"{type(value).__name__} ({error})") from None
+                           f"{type(value).__name__} ({error})", hint) from None
     if tuple(tensor.shape) != tuple(shape):
-        raise StudentError(f"{name} must have shape {tuple(shape)}, got {tuple(tensor.shape)}")
+        raise StudentError(f"{name} must have shape {tuple(shape)}, got {tuple(tensor.shape)}",
+                           hint)
     if floating:
         tensor = tensor.to(torch.float64)
         if finite and not bool(torch.isfinite(tensor).all()):
-            raise StudentError(f"{name} holds NaN or infinite entries")
+            raise StudentError(f"{name} holds NaN or infinite entries", hint)
     elif tensor.is_floating_point() or tensor.is_complex():
-        raise StudentError(f"{name} must hold integers, got dtype {tensor.dtype}")
+        raise StudentError(f"{name} must hold integers, got dtype {tensor.dtype}", hint)
     else:
         tensor = tensor.to(torch.int64)
     return tensor
 
 
-def as_float(value: Any, name: str) -> float:
+def as_float(value: Any, name: str, hint: str = "") -> float:
     """``value`` as a finite Python float (a 0-d or 1-element tensor is accepted)."""
+    hint = hint or "compare with the interface in the task text (README.md)"
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise StudentError(f"{name} must be a number, got {type(value).__name__}") from None
+        raise StudentError(f"{name} must be a number, got {type(value).__name__}",
+                           hint) from None
     if not math.isfinite(number):
-        raise StudentError(f"{name} must be finite, got {number}")
+        raise StudentError(f"{name} must be finite, got {number}", hint)
     return number
 
 
