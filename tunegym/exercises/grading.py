@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -256,7 +257,10 @@ def as_tensor(value: Any, name: str, shape: tuple[int, ...], *, floating: bool =
     """
     hint = hint or "compare with the interface in the task text (README.md)"
     try:
-        tensor = torch.as_tensor(value)
+        # Lists of Python floats straight to float64: via float32 1e-3 would become
+        # 1.0000000475e-3.
+        is_float_list = floating and not isinstance(value, torch.Tensor | np.ndarray)
+        tensor = torch.as_tensor(value, dtype=torch.float64 if is_float_list else None)
     except (TypeError, ValueError, RuntimeError) as error:
         raise StudentError(f"{name} must be a tensor of shape {shape}, got "
                            f"{type(value).__name__} ({error})", hint) from None
