@@ -1,6 +1,6 @@
 """tunegym: Gymnasium environments for learned tuning agents.
 
-Importing the package registers every env id under the ``tunegym/`` namespace::
+Importing the package registers every env id under the ``tunegym/`` namespace:
 
     import gymnasium, tunegym
     env = gymnasium.make("tunegym/SOR-v0")

@@ -12,8 +12,8 @@ from tunegym.envs.solver_schedule import (
     SolverScheduleEnv,
     SolverScheduleOneShotEnv,
     _accurate_solve,
-    _mixture,
     row_mixture,
+    state_mixture,
 )
 from tunegym.simulators.diffusion import reference_solution, timestep_spacing
 
@@ -124,7 +124,7 @@ def test_mixed_instances_are_padded_exactly():
         schedule, dimension = env.schedules[int(kinds[b])], int(env.state["dimension"][b])
         row = {name: initial[name][b] for name in MIXTURE_KEYS if name in initial}
         used = int(row["weights"].gt(0).sum())
-        mixture = _mixture({"weights": row["weights"][:used],
+        mixture = state_mixture({"weights": row["weights"][:used],
                             "means": row["means"][:used, :dimension],
                             "eigenvalues": row["eigenvalues"][:used, :dimension]})
         noise = initial["x"][b, :, :dimension]

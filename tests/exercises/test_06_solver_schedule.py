@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from tests.simulators.published_solvers import dpm_solver_multistep
+from tunegym.baselines.solver_schedule import BASELINE_SPACING
 from tunegym.envs.solver_schedule import row_mixture
-from tunegym.evaluation.baseline_policies import SOLVER_SPACING
 from tunegym.exercises import check_exercise, get_exercise
 from tunegym.exercises import solver_schedule as grader
 from tunegym.exercises.grading import load_student_module
@@ -55,9 +55,8 @@ def assert_reported(results, failing, message):
 
 
 def test_the_bar_is_the_published_dpm_solver_pp_2m_on_the_leaderboard_spacing():
-    assert grader.BASELINE_SPACING == SOLVER_SPACING
     env = grader.instances("test")
-    times = timestep_spacing(grader.NOISE_SCHEDULE, grader.NFE, SOLVER_SPACING)
+    times = timestep_spacing(grader.NOISE_SCHEDULE, grader.NFE, BASELINE_SPACING)
     student = load_student_module(STARTER)
     for row in (0, 7):
         independent = dpm_solver_multistep(row_mixture(env.state, row), grader.NOISE_SCHEDULE,
@@ -68,7 +67,7 @@ def test_the_bar_is_the_published_dpm_solver_pp_2m_on_the_leaderboard_spacing():
         assert float(grader.schedule_errors(student.dpm_solver_pp_2m())[row]) == \
             pytest.approx(float(error), rel=1e-9)
     results = check_exercise(6, REFERENCE)
-    baseline = float(grader.fixed_solver_errors(env, "DPM-Solver++(2M)", SOLVER_SPACING,
+    baseline = float(grader.fixed_solver_errors(env, "DPM-Solver++(2M)", BASELINE_SPACING,
                                                 grader.NFE).mean())
     assert f"uniform log-SNR steps {baseline:.4g}" in results[MARGIN].measured
 

@@ -34,7 +34,7 @@ Agents
 Interface
 ---------
 One agent object runs B independent learners ("copies"), e.g. one per vector-env slot;
-all state is torch tensors with leading dim B and no Python loop runs over B::
+all state is torch tensors with leading dim B and no Python loop runs over B:
 
     agent = TsallisINF(num_arms=20, num_envs=B, seed=0, device="cpu")
     actions = agent.act(observation)              # (B, d) float -> int64 (B,) in [0, K)
@@ -384,8 +384,12 @@ class ContextualBanditAgent(BanditAgent):
     """Base of agents whose context is the first observation coordinate, in known bounds.
 
     Args:
-        num_arms, num_envs, seed, device: as in :class:`BanditAgent`.
-        context_low, context_high: finite bounds of ``observation[:, 0]``, low < high.
+        num_arms: as in :class:`BanditAgent`.
+        num_envs: as in :class:`BanditAgent`.
+        seed: as in :class:`BanditAgent`.
+        device: as in :class:`BanditAgent`.
+        context_low: finite lower bound of ``observation[:, 0]``, below ``context_high``.
+        context_high: finite upper bound of ``observation[:, 0]``.
     """
 
     is_contextual: ClassVar[bool] = True
@@ -475,7 +479,10 @@ class EXP3(_ImportanceWeightedBandit):
     State: ``cumulative_loss_estimates`` Lhat float64 (B, K), ``rounds_played`` (B,).
 
     Args:
-        num_arms, num_envs, seed, device: as in :class:`BanditAgent`.
+        num_arms: as in :class:`BanditAgent`.
+        num_envs: as in :class:`BanditAgent`.
+        seed: as in :class:`BanditAgent`.
+        device: as in :class:`BanditAgent`.
         exploration_rate: gamma in [0, 1], the weight of uniform exploration (default 0).
         learning_rate_scale: multiplier (> 0) of the anytime learning rate (default 1).
     """
@@ -565,8 +572,12 @@ class TsallisINFContextBins(ContextualBanditAgent):
     State: ``cumulative_loss_estimates`` float64 (B, m, K), ``rounds_played`` (B, m).
 
     Args:
-        num_arms, num_envs, seed, device, context_low, context_high: as in
-            :class:`ContextualBanditAgent`.
+        num_arms: as in :class:`ContextualBanditAgent`.
+        num_envs: as in :class:`ContextualBanditAgent`.
+        seed: as in :class:`ContextualBanditAgent`.
+        device: as in :class:`ContextualBanditAgent`.
+        context_low: as in :class:`ContextualBanditAgent`.
+        context_high: as in :class:`ContextualBanditAgent`.
         num_bins: m >= 1 (default 6).
     """
 
@@ -624,8 +635,12 @@ class ChebCB(ContextualBanditAgent):
     ``rounds_played`` (B,).
 
     Args:
-        num_arms, num_envs, seed, device, context_low, context_high: as in
-            :class:`ContextualBanditAgent`.
+        num_arms: as in :class:`ContextualBanditAgent`.
+        num_envs: as in :class:`ContextualBanditAgent`.
+        seed: as in :class:`ContextualBanditAgent`.
+        device: as in :class:`ContextualBanditAgent`.
+        context_low: as in :class:`ContextualBanditAgent`.
+        context_high: as in :class:`ContextualBanditAgent`.
         degree: highest Chebyshev degree, >= 0 (default 5).
         ridge: ridge regulariser > 0 (default 1e-3).
         exploration: scale > 0 of gamma_t (default 10).

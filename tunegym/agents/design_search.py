@@ -31,7 +31,7 @@ Agents
 Interface
 ---------
 Agents work on designs, int64 (count, K) tensors whose column k lies in
-[start_k, start_k + nvec_k) (the space's own values)::
+[start_k, start_k + nvec_k) (the space's own values):
 
     agent = GeneticAlgorithm.from_space(env.single_action_space, seed=0, population_size=32)
     designs = agent.ask(32)              # int64 (32, K)
@@ -261,7 +261,9 @@ class RandomWalk(DesignSearchAgent):
     """ArchGym's random walker, uniform or local (see module docstring).
 
     Args:
-        nvec, start, seed: as in :class:`DesignSearchAgent`.
+        nvec: as in :class:`DesignSearchAgent`.
+        start: as in :class:`DesignSearchAgent`.
+        seed: as in :class:`DesignSearchAgent`.
         mode: "uniform" (every design uniform at random) or "local" (mutations of the
             incumbent; uniform until the first tell).
         step_probability: in (0, 1], the probability that a knob of the incumbent moves
@@ -303,7 +305,9 @@ class GeneticAlgorithm(_GenerationalAgent):
     best children (the first generation is the first ``population_size`` designs told).
 
     Args:
-        nvec, start, seed: as in :class:`DesignSearchAgent`.
+        nvec: as in :class:`DesignSearchAgent`.
+        start: as in :class:`DesignSearchAgent`.
+        seed: as in :class:`DesignSearchAgent`.
         population_size: P >= 2, the population and generation size.
         tournament_size: >= 1, contestants per tournament (1 = uniform parent choice).
         crossover_rate: in [0, 1].
@@ -369,7 +373,9 @@ class AntColony(_GenerationalAgent):
     so each knob's pheromone stays a distribution over its values.
 
     Args:
-        nvec, start, seed: as in :class:`DesignSearchAgent`.
+        nvec: as in :class:`DesignSearchAgent`.
+        start: as in :class:`DesignSearchAgent`.
+        seed: as in :class:`DesignSearchAgent`.
         ants: >= 1, designs per generation.
         evaporation: in (0, 1], the fraction of pheromone replaced per generation.
         alpha: >= 0, the greed exponent (0: uniform sampling; larger: greedier).
@@ -438,7 +444,9 @@ class BayesianOptimisation(DesignSearchAgent):
     seeded from the agent's generator, so a seed fixes the agent's designs.
 
     Args:
-        nvec, start, seed: as in :class:`DesignSearchAgent`.
+        nvec: as in :class:`DesignSearchAgent`.
+        start: as in :class:`DesignSearchAgent`.
+        seed: as in :class:`DesignSearchAgent`.
         initial_evaluations: >= 2, designs told before the model is used.
         encoding: "ordinal" or "onehot".
         random_candidates: >= 0, uniform designs in the candidate pool.

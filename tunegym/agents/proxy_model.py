@@ -50,14 +50,14 @@ Proxy envs: :func:`proxy_env_class` makes, per design family, a subclass of
 :class:`ProxyDesignEnv` and the family's class; :func:`make_proxy_env` and
 :func:`make_proxy_vector_env` build its gymnasium single and vector envs,
 :func:`make_proxy_batched_env` the batched env itself, and :func:`register_proxy_env`
-registers them under an id of your choice::
+registers them under an id of your choice:
 
     proxy = fit_proxy(collect_random_designs("tunegym/DRAMController-v0", 20_000))
     proxy.save("dram_proxy.pt")
     env = make_proxy_env("dram_proxy.pt")                  # gymnasium.Env, B = 1
     vector = make_proxy_vector_env(proxy, num_envs=4096)   # gymnasium VectorEnv
 
-Command line (wired into ``tunegym`` by :func:`add_proxy_parser` and :func:`run_proxy`)::
+Command line (wired into ``tunegym`` by :func:`add_proxy_parser` and :func:`run_proxy`):
 
     tunegym proxy collect tunegym/DRAMController-v0 --designs 20000 --output dram.csv
     tunegym proxy fit dram.csv --output dram_proxy.pt [--model mlp|forest]
@@ -473,9 +473,11 @@ def fit_proxy(dataset: DesignDataset | str | Path, model: str = "mlp", holdout: 
         model: "mlp" (torch) or "forest" (scikit-learn random forests).
         holdout: fraction in [0, 1) of the rows kept out of training for the report.
         seed: >= 0, seed of the split, the initial weights and the batches.
-        epochs, hidden_size, layers: the MLP's training epochs and shape.
-        batch_size, learning_rate: the MLP's Adam batches and peak learning rate (a
-            one-cycle schedule).
+        epochs: the MLP's training epochs.
+        hidden_size: the width of the MLP's hidden layers.
+        layers: the number of the MLP's hidden layers.
+        batch_size: rows per Adam batch of the MLP.
+        learning_rate: the MLP's peak learning rate (a one-cycle schedule).
         trees: trees per forest.
         device: where the MLP trains (a forest fits on the CPU) and the proxy lives.
 

@@ -11,11 +11,11 @@ and relaxing while it fails, until it reaches the target (chemical accuracy).
   episode so far;
 * after every ``window`` finished episodes, with ``rate`` the fraction of them that
   succeeded (final error below the threshold then in force):
-  - if rate >= ``tighten_above``: threshold = max(target, min(threshold * ``shrink``,
-    best + ``margin``));
-  - if rate < ``relax_below``: threshold = min(initial, threshold / ``shrink``) (off by
-    default, relax_below = 0: on H2 the relaxing kept the threshold near the
-    Hartree-Fock error once the target was in force);
+    - if rate >= ``tighten_above``: threshold = max(target, min(threshold * ``shrink``,
+      best + ``margin``));
+    - if rate < ``relax_below``: threshold = min(initial, threshold / ``shrink``) (off by
+      default, relax_below = 0: on H2 the relaxing kept the threshold near the
+      Hartree-Fock error once the target was in force);
 * never goes below ``target``.
 
 :class:`CurriculumCallback` feeds the episodes an SB3 model finishes on a tunegym
@@ -41,10 +41,13 @@ class ThresholdCurriculum:
     """Feedback-driven success threshold (see module docstring).
 
     Args:
-        initial, target, margin: hartree; target <= initial.
+        initial: the first threshold, hartree.
+        target: the lowest threshold (hartree), at most ``initial``.
         window: finished episodes per decision.
         shrink: factor in (0, 1) a successful window multiplies the threshold by.
-        tighten_above, relax_below: success rates in [0, 1].
+        margin: hartree above the best error that a tightened threshold stays within.
+        tighten_above: success rate in [0, 1] from which a window tightens the threshold.
+        relax_below: success rate in [0, 1] below which a window relaxes it.
     """
 
     def __init__(self, initial: float = 0.05, target: float = CHEMICAL_ACCURACY,

@@ -34,7 +34,7 @@ its rank correlation on other uniform schedules is about 0.2 to 0.5), so an unbo
 evolution mostly finds its errors; inside the trust region the guided rounds reliably
 improve on the best random schedule.
 
-Interface::
+Interface:
 
     search = ScheduleSearch({"nfe": 4, "dimension": 8}, num_instances=16, seed=0)
     result = search.run(initial_samples=64, generations=20, population=256,

@@ -20,7 +20,7 @@ it cannot see which cells were covered, so it can only learn a fixed route shape
 ``policy="history"``: the MLP also sees the visited map (the remaining H*W features),
 which needs the env built with ``observe_map=True``.
 
-Interface::
+Interface:
 
     agent = SubPO(observation_size=env.single_observation_space.shape[0], seed=0)
     figures = agent.train_step(env, seeds)     # one rollout of len(seeds) episodes + one step
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tunegym.core import check_choice, check_integer
+from tunegym.core import BatchedEnv, check_choice, check_integer
 from tunegym.core.batched import resolve_device
 
 POLICIES = ("markov", "history")
@@ -134,7 +134,7 @@ class SubPO:
         return self.act(observation, deterministic=True)
 
     # --------------------------------------------------------------- rollout
-    def _check_env(self, env) -> None:
+    def _check_env(self, env: BatchedEnv) -> None:
         size = env.single_observation_space.shape[0]
         if size != self.observation_size:
             raise ValueError(f"env observations have {size} features but the agent was built "
@@ -143,7 +143,8 @@ class SubPO:
             raise ValueError(f"env must have a Discrete({self.num_actions}) action space, "
                              f"got {env.single_action_space}")
 
-    def rollout(self, env, seeds, deterministic: bool = False) -> dict[str, torch.Tensor]:
+    def rollout(self, env: BatchedEnv, seeds: torch.Tensor | np.ndarray | list[int],
+                deterministic: bool = False) -> dict[str, torch.Tensor]:
         """Run B = len(seeds) whole episodes of ``env.horizon`` steps in lockstep.
 
         Args:
@@ -188,8 +189,9 @@ class SubPO:
         whose gradient is minus the SubPO policy gradient (plus the entropy term).
 
         Args:
-            observations: (T, B, d) float32; actions: (T, B) int64; rewards: (T, B)
-                marginal gains.
+            observations: (T, B, d) float32.
+            actions: (T, B) int64.
+            rewards: (T, B) marginal gains.
 
         Returns:
             (loss, scalar with gradient; mean entropy in nats, scalar without gradient).
@@ -207,7 +209,8 @@ class SubPO:
         loss = -(chosen * advantages).sum() / batch_size - self.entropy_coefficient * entropy
         return loss, entropy.detach()
 
-    def train_step(self, env, seeds) -> dict[str, float | torch.Tensor]:
+    def train_step(self, env: BatchedEnv, seeds: torch.Tensor | np.ndarray | list[int]
+                   ) -> dict[str, float | torch.Tensor]:
         """One rollout of len(seeds) episodes on ``env`` and one Adam step on the loss.
 
         Returns:
@@ -226,7 +229,8 @@ class SubPO:
                 "entropy": float(entropy), "episode_returns": episode_returns,
                 "final_raw_metric": batch["final_raw_metric"]}
 
-    def evaluate(self, env, seeds, deterministic: bool = True) -> torch.Tensor:
+    def evaluate(self, env: BatchedEnv, seeds: torch.Tensor | np.ndarray | list[int],
+                 deterministic: bool = True) -> torch.Tensor:
         """Episode returns (B,) float32 on ``env``: F(S) - F(start), the sum of rewards."""
         with torch.no_grad():
             return self.rollout(env, seeds, deterministic=deterministic)["rewards"].sum(dim=0)

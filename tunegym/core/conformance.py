@@ -1,7 +1,7 @@
 """Checks that a registered env keeps the tunegym contract (DESIGN.md, "The one contract").
 
 The registry test runs them on every tunegym id, exercise 1's grader on a student's
-env, and anyone adding a family can run them on theirs::
+env, and anyone adding a family can run them on theirs:
 
     from tunegym.core.conformance import check_contract
     check_contract("tunegym/SOR-v0", sequence_length=3)

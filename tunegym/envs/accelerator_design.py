@@ -11,18 +11,16 @@ reuse per PE. Metrics are summed over the workload's layers.
 Action: MultiDiscrete, one choice per knob of :data:`DESIGN_SPACE` (``env.decode`` /
 ``env.encode`` translate to and from ``{knob name: value}``):
 
-=========================  =============================================  ============
-knob                       choices                                        default
-=========================  =============================================  ============
-pe_rows, pe_cols           4 8 12 16 24 32 / 4 8 14 16 24 32 PEs          12 x 14
-weight_spad_bytes          16 64 128 256 448 1024 (per PE)                448
-input_spad_bytes           8 16 24 48 96 (per PE)                         24
-psum_spad_bytes            8 16 48 96 192 (per PE)                        48
-global_buffer_kib          4 8 16 32 64 108 256 512                       108
-noc_words_per_cycle        2 4 8 16 32 64                                 16
-dram_bytes_per_cycle       2 4 8 16 32 64                                 8
-dataflow                   weight_ / output_ / row_stationary             row_stationary
-=========================  =============================================  ============
+| knob                 | choices                               | default |
+| -------------------- | ------------------------------------- | --- |
+| pe_rows, pe_cols     | 4 8 12 16 24 32 / 4 8 14 16 24 32 PEs | 12 x 14 |
+| weight_spad_bytes    | 16 64 128 256 448 1024 (per PE)       | 448 |
+| input_spad_bytes     | 8 16 24 48 96 (per PE)                | 24 |
+| psum_spad_bytes      | 8 16 48 96 192 (per PE)               | 48 |
+| global_buffer_kib    | 4 8 16 32 64 108 256 512              | 108 |
+| noc_words_per_cycle  | 2 4 8 16 32 64                        | 16 |
+| dram_bytes_per_cycle | 2 4 8 16 32 64                        | 8 |
+| dataflow             | weight_ / output_ / row_stationary    | row_stationary |
 
 The default (:data:`DEFAULT_DESIGN`) is Eyeriss-like: Eyeriss's 12 x 14 PEs, scratchpads
 (224 / 12 / 24 words) and 108 KiB global buffer with its row-stationary dataflow (Chen
@@ -56,6 +54,7 @@ invalid flag, the fraction of the episode elapsed).
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -107,8 +106,13 @@ class AcceleratorDesignEnv(DesignEnv):
     """Batched DNN-accelerator design (see the module docstring).
 
     Args:
-        num_envs, device, split, targets, target_mode, horizon, invalid_reward: see
-            :class:`~tunegym.envs.design_space.DesignEnv`.
+        num_envs: see :class:`~tunegym.envs.design_space.DesignEnv`.
+        device: see :class:`~tunegym.envs.design_space.DesignEnv`.
+        split: see :class:`~tunegym.envs.design_space.DesignEnv`.
+        targets: see :class:`~tunegym.envs.design_space.DesignEnv`.
+        target_mode: see :class:`~tunegym.envs.design_space.DesignEnv`.
+        horizon: see :class:`~tunegym.envs.design_space.DesignEnv`.
+        invalid_reward: see :class:`~tunegym.envs.design_space.DesignEnv`.
         workload: a workload name, a list of names or a per-split dict (default
             :data:`DEFAULT_WORKLOADS`).
     """
@@ -125,7 +129,9 @@ class AcceleratorDesignEnv(DesignEnv):
     raw_metric = "energy_j"
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
-                 workload=None, targets=None, target_mode: str = "match", horizon: int = 10,
+                 workload: str | list[str] | dict[str, str | list[str]] | None = None,
+                 targets: Mapping[str, float] | None = None, target_mode: str = "match",
+                 horizon: int = 10,
                  invalid_reward: float = -10.0) -> None:
         super().__init__(num_envs, device, split, targets, target_mode, horizon,
                          invalid_reward)

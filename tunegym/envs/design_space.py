@@ -176,7 +176,9 @@ class DesignEnv(BatchedEnv):
     workload's size), so that a policy knows what it designs for from the first step.
 
     Args:
-        num_envs, device, split: see :class:`tunegym.core.BatchedEnv`.
+        num_envs: see :class:`tunegym.core.BatchedEnv`.
+        device: see :class:`tunegym.core.BatchedEnv`.
+        split: see :class:`tunegym.core.BatchedEnv`.
         targets: {metric key: target}; the reward is minus the distance to it.
         target_mode: "match" or "at_most" (see the module docstring).
         horizon: designs per episode (truncated after ``horizon`` steps).

@@ -5,18 +5,18 @@ batched model of :mod:`tunegym.simulators.dram` (DDR3-1600, 8 x8 devices, 8 bank
 there for the model and its simplifications). The action is a MultiDiscrete choice per
 knob, in this order (DRAMSys' names and ArchGym's ranges):
 
-==========================  ===========================================
-``page_policy``             Open, OpenAdaptive, Closed, ClosedAdaptive
-``scheduler``               Fifo, FrFcfs, FrFcfsGrp
-``scheduler_buffer``        Bankwise, ReadWrite, Shared
-``request_buffer_size``     1, 2, 4, ..., 128 requests
-``response_queue``          Fifo, Reorder
-``refresh_policy``          NoRefresh, AllBank
-``refresh_max_postponed``   1, ..., 8 refreshes
-``refresh_max_pulledin``    1, ..., 8 refreshes
-``arbiter``                 Simple, Fifo, Reorder
-``max_active_transactions`` 1, 2, 4, ..., 128 transactions
-==========================  ===========================================
+| knob                        | choices |
+| --------------------------- | --- |
+| ``page_policy``             | Open, OpenAdaptive, Closed, ClosedAdaptive |
+| ``scheduler``               | Fifo, FrFcfs, FrFcfsGrp |
+| ``scheduler_buffer``        | Bankwise, ReadWrite, Shared |
+| ``request_buffer_size``     | 1, 2, 4, ..., 128 requests |
+| ``response_queue``          | Fifo, Reorder |
+| ``refresh_policy``          | NoRefresh, AllBank |
+| ``refresh_max_postponed``   | 1, ..., 8 refreshes |
+| ``refresh_max_pulledin``    | 1, ..., 8 refreshes |
+| ``arbiter``                 | Simple, Fifo, Reorder |
+| ``max_active_transactions`` | 1, 2, 4, ..., 128 transactions |
 
 (:meth:`DRAMControllerEnv.encode` / :meth:`~DRAMControllerEnv.decode` translate between
 actions and ``{knob: value}``.) Every design is realisable, so ``invalid_reason`` is
@@ -104,8 +104,13 @@ class DRAMControllerEnv(DesignEnv):
     """Batched memory-controller design env (see the module docstring).
 
     Args:
-        num_envs, device, split, targets, target_mode, horizon, invalid_reward: see
-            :class:`tunegym.envs.design_space.DesignEnv`.
+        num_envs: see :class:`tunegym.envs.design_space.DesignEnv`.
+        device: see :class:`tunegym.envs.design_space.DesignEnv`.
+        split: see :class:`tunegym.envs.design_space.DesignEnv`.
+        targets: see :class:`tunegym.envs.design_space.DesignEnv`.
+        target_mode: see :class:`tunegym.envs.design_space.DesignEnv`.
+        horizon: see :class:`tunegym.envs.design_space.DesignEnv`.
+        invalid_reward: see :class:`tunegym.envs.design_space.DesignEnv`.
         trace: a trace name, a list of them or a per-split dict.
         custom_traces: {name: {"address", "is_write", "arrival_cycle"}} user traces.
         num_requests: requests of each generated trace.
@@ -121,7 +126,8 @@ class DRAMControllerEnv(DesignEnv):
     default_design: ClassVar[dict[str, Any]] = DRAMSYS_EXAMPLE_DESIGN
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
-                 trace="cloud-1", custom_traces: Mapping[str, Mapping] | None = None,
+                 trace: str | list[str] | dict[str, str | list[str]] = "cloud-1",
+                 custom_traces: Mapping[str, Mapping] | None = None,
                  num_requests: int = 10_000, trace_variants: int = 4,
                  memory: Mapping[str, float] | None = None,
                  targets: Mapping[str, float] | None = None, target_mode: str = "match",

@@ -41,7 +41,7 @@ Noise: ``noise`` names a preset of :data:`tunegym.simulators.quantum.NOISE_PRESE
 (depolarizing, amplitude damping, readout); energies are then the noisy measured ones,
 while the error stays measured against the exact ground energy, as in CRLQAS. With
 ``shots`` every reported energy (observation, reward, info) is a shot-noisy estimate:
-each Pauli term gets Gaussian noise of variance (1 - <P>^2) / shots, drawn from the
+each Pauli term gets Gaussian noise of variance ``(1 - <P>^2) / shots``, drawn from the
 episode seed and step; "adam" and "cobyla" optimise the exact expectation under the
 gate noise, "spsa" the shot-noisy one.
 
@@ -108,7 +108,9 @@ class QuantumArchSearchEnv(BatchedEnv):
         n_qubits: the Hamiltonian's qubit form (None: the molecule's default).
         noise: a key of NOISE_PRESETS.
         max_gates: the gate budget L of an episode.
-        optimiser, optimiser_steps, learning_rate: the VQE inner loop.
+        optimiser: the VQE inner loop's optimiser, "adam", "spsa" or "cobyla".
+        optimiser_steps: optimiser steps of the VQE inner loop.
+        learning_rate: learning rate (> 0) of the VQE inner loop.
         threshold: the success threshold on the energy error (hartree).
         random_halting: draw each episode's gate budget (see module docstring).
         shots: measurements per Pauli term, or None for exact expectations.
@@ -120,7 +122,9 @@ class QuantumArchSearchEnv(BatchedEnv):
                           "gate budget runs out, else the clipped relative energy improvement")
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
-                 molecule: str = "H2", bond_length=0.7414, n_qubits: int | None = None,
+                 molecule: str = "H2",
+                 bond_length: float | list[float] | dict[str, float | list[float]] = 0.7414,
+                 n_qubits: int | None = None,
                  noise: str = "noiseless", max_gates: int = 12, optimiser: str = "adam",
                  optimiser_steps: int = 60, learning_rate: float = 0.1,
                  threshold: float = CHEMICAL_ACCURACY, random_halting: bool = False,

@@ -80,14 +80,15 @@ SHAPING_STEPS = 20
 MIXTURE_KEYS = ("weights", "means", "eigenvalues", "eigenvectors")
 
 
-def _mixture(state: dict[str, torch.Tensor]) -> GaussianMixture:
-    """The batch of mixtures in ``state`` (no eigenvectors: isotropic covariances)."""
+def state_mixture(state: dict[str, torch.Tensor]) -> GaussianMixture:
+    """The batch of mixtures (b envs) held in an env ``state`` (no eigenvectors: isotropic
+    covariances)."""
     return GaussianMixture(*(state.get(key) for key in MIXTURE_KEYS))
 
 
 def row_mixture(state: dict[str, torch.Tensor], row: int) -> GaussianMixture:
     """The (padded) mixture of env ``row`` alone, unbatched."""
-    return _mixture({key: state[key][row] for key in MIXTURE_KEYS if key in state})
+    return state_mixture({key: state[key][row] for key in MIXTURE_KEYS if key in state})
 
 
 def _check_dimension(value) -> None:
@@ -118,7 +119,10 @@ class SolverScheduleEnv(BatchedEnv):
     reward_description = "-log(mean distance to the exact ODE solution) at the last step"
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
-                 mixture="two_modes", dimension=8, schedule="linear", nfe=6,
+                 mixture: str | list[str] | dict[str, str | list[str]] = "two_modes",
+                 dimension: int | list[int] | dict[str, int | list[int]] = 8,
+                 schedule: str | list[str] | dict[str, str | list[str]] = "linear",
+                 nfe: int | list[int] | dict[str, int | list[int]] = 6,
                  num_samples: int = 256, reward_shaping: bool = False) -> None:
         super().__init__(num_envs, device, split)
         self.mixture_kinds = split_choices(
@@ -168,7 +172,7 @@ class SolverScheduleEnv(BatchedEnv):
         used = torch.arange(max(self.dimensions), device=self.device) < dimension[:, None]
         noise = (standard_normal(keys, (self.num_samples, max(self.dimensions)), stream=45)
                  * schedules.sigma(start)[:, None, None] * used[:, None, :])
-        data, eps = evaluate_model(_mixture(state), noise, schedules.alpha(start),
+        data, eps = evaluate_model(state_mixture(state), noise, schedules.alpha(start),
                                    schedules.sigma(start))
         count, shape = seeds.shape[0], noise.shape[1:]
         zeros = torch.zeros(count, 2, *shape, dtype=torch.float64, device=self.device)
@@ -189,7 +193,7 @@ class SolverScheduleEnv(BatchedEnv):
     def reference(self, state: dict[str, torch.Tensor], noise: torch.Tensor) -> torch.Tensor:
         """High-accuracy samples (b, N, d): 200 uniform-lambda order-3 steps with
         correctors, from ``noise`` at t_max to t_min."""
-        return _accurate_solve(_mixture(state), self.schedule_batch(state), noise,
+        return _accurate_solve(state_mixture(state), self.schedule_batch(state), noise,
                                self.timesteps(state, REFERENCE_STEPS))
 
     def advance_reference(self, state: dict[str, torch.Tensor],
@@ -201,7 +205,7 @@ class SolverScheduleEnv(BatchedEnv):
                                   device=self.device)
         lambdas = state["lambda"][:, None] + fraction * (lambda_next - state["lambda"])[:, None]
         times = torch.minimum(schedules.time_of_lambda(lambdas), schedules.t_max[:, None])
-        return _accurate_solve(_mixture(state), schedules, state["reference_now"], times)
+        return _accurate_solve(state_mixture(state), schedules, state["reference_now"], times)
 
     def observe(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
         schedules = self.schedule_batch(state)
@@ -250,7 +254,7 @@ class SolverScheduleEnv(BatchedEnv):
         x = state["x"]
         predicted = solver_step(x, history, step_lambdas, order, estimate, data_step, h,
                                 alphas, sigmas)
-        evaluation = evaluate_model(_mixture(state), predicted, alphas[:, 1], sigmas[:, 1])
+        evaluation = evaluate_model(state_mixture(state), predicted, alphas[:, 1], sigmas[:, 1])
         corrected = corrector_step(x, history, evaluation, step_lambdas,
                                    lambda_next[:, None, None], order, estimate, data_step, h,
                                    alphas, sigmas)

@@ -4,7 +4,7 @@ After Khodak, Chow, Balcan, Talwalkar, "Learning to Relax: Setting Solver Parame
 Across a Sequence of Linear System Instances" (ICLR 2024). An episode is a sequence
 of ``sequence_length`` related systems (default 1000; the paper uses 5000). At step
 k the observation is the context of instance k, the action picks omega, the
-simulator solves instance k with it, and the reward is::
+simulator solves instance k with it, and the reward is:
 
     reward = -iterations / max_iters       (in [-1, 0])
 

@@ -6,26 +6,13 @@
 ``checkpoint`` = None. Every registered id has ``baseline:random``, plus its family's
 fixed baselines (the modules of :mod:`tunegym.baselines` do the work):
 
-==================== =====================================================================
-family               baselines
-==================== =====================================================================
-every id             ``random``: uniform random actions from the action space (only legal
-                     actions where the env has ``action_masks``); on the coverage family
-                     this is the random walk
-sor                  ``gauss_seidel`` (omega = 1), ``young_model_problem`` (Young's omega
-                     of the unshifted model problem, rounded to the nearest omega of the
-                     env's discrete grid), ``instance_optimal`` (the per-instance oracle
-                     over the grid)
-coverage             ``greedy`` (one-step marginal gain)
-solver_schedule      the fixed solvers of :data:`tunegym.baselines.solver_schedule.
-                     FIXED_SOLVERS` (``ddim``, ``dpm_solver++(2m)``, ``dpm_solver++(3m)``,
-                     ``unipc_2(bh1)``, ``unipc_2(bh2)``, ``unip_3(bh1)``) on the uniform
-                     log-SNR spacing, the one the sequential env's timestep choice f = 1
-                     makes; an episode whose NFE budget is drawn gets the solver at its
-                     budget
-quantum_arch_search  ``hardware_efficient_ansatz`` (one layer, cut at the gate budget),
-                     ``greedy`` (gate by gate on the energy after the inner loop)
-==================== =====================================================================
+| family | baselines |
+| --- | --- |
+| every id | ``random``: uniform random actions from the action space (only legal actions where the env has ``action_masks``); on the coverage family this is the random walk |
+| sor | ``gauss_seidel`` (omega = 1), ``young_model_problem`` (Young's omega of the unshifted model problem, rounded to the nearest omega of the env's discrete grid), ``instance_optimal`` (the per-instance oracle over the grid) |
+| coverage | ``greedy`` (one-step marginal gain) |
+| solver_schedule | the fixed solvers of :data:`tunegym.baselines.solver_schedule.FIXED_SOLVERS` (``ddim``, ``dpm_solver++(2m)``, ``dpm_solver++(3m)``, ``unipc_2(bh1)``, ``unipc_2(bh2)``, ``unip_3(bh1)``) on the uniform log-SNR spacing, the one the sequential env's timestep choice f = 1 makes; an episode whose NFE budget is drawn gets the solver at its budget |
+| quantum_arch_search | ``hardware_efficient_ansatz`` (one layer, cut at the gate budget), ``greedy`` (gate by gate on the energy after the inner loop) |
 
 ``baseline:greedy`` names the one-step greedy heuristic of both coverage and quantum
 architecture search, so the leaderboard aggregates it over the envs of both.
@@ -55,7 +42,11 @@ import tunegym
 from tunegym.baselines.architecture_design import FixedDesign
 from tunegym.baselines.coverage import GreedyMarginalGain
 from tunegym.baselines.quantum_arch_search import greedy_search, hardware_efficient_ansatz
-from tunegym.baselines.solver_schedule import FIXED_SOLVERS, fixed_solver_errors
+from tunegym.baselines.solver_schedule import (
+    BASELINE_SPACING,
+    FIXED_SOLVERS,
+    fixed_solver_errors,
+)
 from tunegym.baselines.sor import FixedOmega, InstanceOptimal
 from tunegym.core import BatchedEnv, check_integer
 from tunegym.core.random import hash_keys, uniform
@@ -64,8 +55,6 @@ from tunegym.evaluation.protocol import BASELINE_PREFIX, spec_hash
 from tunegym.simulators.sor import young_optimal_omega
 
 RANDOM = BASELINE_PREFIX + "random"
-#: The fixed solvers' timestep spacing (see the module docstring).
-SOLVER_SPACING = "uniform_lambda"
 #: Key mixed into the random policy's hashes, apart from every instance stream.
 _RANDOM_POLICY_KEY = 0x5A4D
 
@@ -185,7 +174,7 @@ def _fixed_solver(solver: str) -> Baseline:
         errors = torch.zeros(seeds.shape[0], dtype=torch.float64, device=env.device)
         for budget in budgets.unique().tolist():
             errors = torch.where(budgets == budget,
-                                 fixed_solver_errors(env, solver, SOLVER_SPACING, budget), errors)
+                                 fixed_solver_errors(env, solver, BASELINE_SPACING, budget), errors)
         length = torch.ones_like(budgets) if isinstance(env, SolverScheduleOneShotEnv) else budgets
         # the env's final reward, float32 as the env pays it
         episode_return = (-torch.log(errors)).to(torch.float32).to(torch.float64)

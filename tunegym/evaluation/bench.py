@@ -2,7 +2,7 @@
 
 Every script in ``benchmarks/`` prints ONE JSON line: its own ``results`` layout, the
 machine facts of ``benchmarks/machine.py`` (``device``, ``torch_threads``, ``cpu``, ...)
-and a common ``headline`` list, one entry per figure the script stands for::
+and a common ``headline`` list, one entry per figure the script stands for:
 
     {"figure": "SOR system-sweeps/s (uniform, B=64, m=64)", "ours": 101400.0,
      "reference": 23200.0, "reference_name": "pyamg sor ...", "ratio": 4.37,

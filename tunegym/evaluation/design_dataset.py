@@ -23,7 +23,7 @@ atomically, plus a sidecar ``FILE.csv.json`` with the env spec (env id and class
 kwargs, split, targets, knob names and choices, metric keys), the tunegym version, the
 row count and the data file's SHA-256. :func:`load_design_dataset` checks the pair and
 reads it back; :func:`collect_random_designs` evaluates uniform random designs in
-batches::
+batches:
 
     dataset = collect_random_designs("tunegym/DRAMController-v0", count=20_000, seed=0)
     dataset.save("dram.csv")                  # dram.csv + dram.csv.json

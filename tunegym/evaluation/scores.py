@@ -115,7 +115,7 @@ def iqm(scores: Any) -> float:
     """Interquartile mean: the mean of the middle 50% of all pooled scores.
 
     The n = runs * tasks sorted scores x_(1) <= ... <= x_(n) are read as a step function
-    on [0, n], x_(i) occupying [i - 1, i]; the IQM is its average over [n/4, 3n/4]::
+    on [0, n], x_(i) occupying [i - 1, i]; the IQM is its average over [n/4, 3n/4]:
 
         IQM = (2 / n) * sum_i x_(i) * |[i - 1, i] intersect [n/4, 3n/4]|
 

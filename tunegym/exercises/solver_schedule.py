@@ -47,9 +47,13 @@ from typing import Any
 
 import torch
 
-from tunegym.baselines.solver_schedule import FIXED_SOLVERS, fixed_solver_errors
+from tunegym.baselines.solver_schedule import (
+    BASELINE_SPACING,
+    FIXED_SOLVERS,
+    fixed_solver_errors,
+)
 from tunegym.core.batched import did_you_mean
-from tunegym.envs.solver_schedule import SolverScheduleEnv, _mixture
+from tunegym.envs.solver_schedule import SolverScheduleEnv, state_mixture
 from tunegym.exercises.grading import (
     CriterionResult,
     Grade,
@@ -72,8 +76,6 @@ NOISE_SCHEDULE = NoiseSchedule("linear")
 INSTANCE_KWARGS = {"mixture": "two_modes", "dimension": 8, "schedule": "linear",
                    "num_samples": 256, "nfe": NFE}
 BASELINE_SOLVER = "DPM-Solver++(2M)"
-#: The baselines' timestep spacing (that of tunegym.evaluation.baseline_policies).
-BASELINE_SPACING = "uniform_lambda"
 #: Criterion 4: the student's error must be at most this fraction of the baseline's.
 ERROR_RATIO_BOUND = 0.9
 #: Criterion 2: tolerated relative error of time_of_lambda.
@@ -227,7 +229,7 @@ def schedule_errors(schedule: Any, split: str = "test") -> torch.Tensor:
     checked = check_schedule(schedule)
     env = instances(split)
     count = env.num_envs
-    samples = sample(_mixture(env.state), env.schedule_batch(env.state), env.state["x"],
+    samples = sample(state_mixture(env.state), env.schedule_batch(env.state), env.state["x"],
                      checked["timesteps"].expand(count, -1), checked["orders"],
                      predictions=checked["predictions"], correctors=checked["correctors"],
                      estimates=checked["estimates"])

@@ -21,15 +21,11 @@ Mapping
 -------
 *Spatial, by dataflow* (``ceil`` = ceiling division; Y = pe_rows, X = pe_cols):
 
-=====================  ====================  ========================  =============
-dataflow               rows x columns hold   compute cycles            stationary
-=====================  ====================  ========================  =============
-weight_stationary      C x K                 ceil(C/Y) ceil(K/X) PQRS  R x S filter
-                                                                       planes
-output_stationary      K x (P Q pixels)      ceil(K/Y) ceil(PQ/X) CRS  outputs
-row_stationary         R (x K sets) x P      ceil(R/Y) ceil(K/sets)    S-tap filter
-(Eyeriss)                                    ceil(P/X) CQS             rows
-=====================  ====================  ========================  =============
+| dataflow | rows x columns hold | compute cycles | stationary |
+| --- | --- | --- | --- |
+| weight_stationary | C x K | ceil(C/Y) ceil(K/X) PQRS | R x S filter planes |
+| output_stationary | K x (P Q pixels) | ceil(K/Y) ceil(PQ/X) CRS | outputs |
+| row_stationary (Eyeriss) | R (x K sets) x P | ceil(R/Y) ceil(K/sets) ceil(P/X) CQS | S-tap filter rows |
 
 with sets = floor(Y / min(R, Y)) filters side by side in the rows (Eyeriss's
 replication). The ceilings are the edge effects: a dimension not divisible by the mesh
@@ -42,13 +38,11 @@ Every MAC makes 4 scratchpad accesses (weight and input reads, partial-sum read 
 write). Words read from the GLB over the NoC (multicast: one read serves every PE that
 needs the word):
 
-=====================  =============  ================================  ==================
-dataflow               weights        inputs                            partial-sum passes
-=====================  =============  ================================  ==================
-weight_stationary      W              I ceil(ceil(K/X) / m)             ceil(C/Y)
-output_stationary      W ceil(F / m)  I ceil(K/Y)                       1
-row_stationary         W ceil(P/X)    I ceil(R/Y) ceil(ceil(K/sets)/m)  ceil(R/Y)
-=====================  =============  ================================  ==================
+| dataflow | weights | inputs | partial-sum passes |
+| --- | --- | --- | --- |
+| weight_stationary | W | I ceil(ceil(K/X) / m) | ceil(C/Y) |
+| output_stationary | W ceil(F / m) | I ceil(K/Y) | 1 |
+| row_stationary | W ceil(P/X) | I ceil(R/Y) ceil(ceil(K/sets)/m) | ceil(R/Y) |
 
 with F = ceil(PQ/X). Outputs cross the NoC O (2 passes - 1) times (each pass writes the
 partial sums, each later pass reads them back first); partial sums reduced inside the

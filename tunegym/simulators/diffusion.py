@@ -270,8 +270,8 @@ class GaussianMixture:
 
         Args:
             x: (..., N, d), the leading dims broadcasting with the mixture batch.
-            alpha, sigma: floats, or tensors of the batch shape (one value per batch
-                element).
+            alpha: a float, or a tensor of the batch shape (one value per batch element).
+            sigma: as ``alpha``.
 
         Returns:
             (..., N, d).
@@ -522,9 +522,12 @@ def solver_step(x, history, step_lambdas, order, estimate, data_step, h, alphas,
         history: {True: data predictions, False: noise predictions}, lists of (S, N, d),
             the step's own evaluation first (then the corrector's new point, if any).
         step_lambdas: the lambdas of those evaluations, each (S, 1, 1).
-        order, estimate: (S,) int64; data_step: (S,) bool.
+        order: (S,) int64.
+        estimate: (S,) int64.
+        data_step: (S,) bool.
         h: (S, 1, 1) the step in lambda.
-        alphas, sigmas: (S, 2) at the step's start and end.
+        alphas: (S, 2) at the step's start and end.
+        sigmas: (S, 2) at the step's start and end.
         corrector: whether this is a corrector's re-take.
     """
     count = len(step_lambdas)
@@ -690,7 +693,11 @@ def padded_mixture_parameters(kinds: tuple[str, ...], dimensions: tuple[int, ...
     solver stay exactly 0 in the padded coordinates).
 
     Args:
-        kinds, dimensions: the choices; kind_index, dimension_index, keys: (b,) int64.
+        kinds: the mixture kinds to choose from.
+        dimensions: the dimensions to choose from.
+        kind_index: (b,) int64, each row's index into ``kinds``.
+        dimension_index: (b,) int64, each row's index into ``dimensions``.
+        keys: (b,) int64, each row's random key.
 
     Returns:
         ``weights`` (b, K), ``means`` and ``eigenvalues`` (b, K, D) and, if a kind has

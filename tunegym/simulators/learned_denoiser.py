@@ -34,7 +34,7 @@ few seconds on one CPU thread.
 The model depends on (alpha, sigma) only through x_tilde and lambda, so one trained model
 serves any schedule over the same lambda range; it is trained for one unbatched mixture.
 
-Usage (any object with ``denoise(x, alpha, sigma)`` is a model for :func:`sample`)::
+Usage (any object with ``denoise(x, alpha, sigma)`` is a model for :func:`sample`):
 
     from tunegym.simulators.diffusion import (NoiseSchedule, make_mixture, sample,
                                               timestep_spacing)
@@ -198,8 +198,9 @@ class MLPDenoiser(torch.nn.Module):
 
         Args:
             x: (..., N, d), e.g. (N, d) or (S, N, d).
-            alpha, sigma: positive floats or tensors of shape (...) (e.g. (S,): one value
-                per leading row), broadcasting with x's leading dims.
+            alpha: a positive float or tensor of shape (...) (e.g. (S,): one value per
+                leading row), broadcasting with x's leading dims.
+            sigma: as ``alpha``.
 
         Returns:
             float64 (..., N, d) on x's device (computed in float32 without gradients).
@@ -249,8 +250,11 @@ def train_denoiser(mixture: GaussianMixture, schedule: NoiseSchedule, steps: int
     Args:
         mixture: one unbatched :class:`GaussianMixture` (float64 parameters on CPU).
         schedule: the :class:`NoiseSchedule` whose lambda range to train over.
-        steps, batch_size: the training budget (gradient steps, samples per step).
-        hidden, layers, frequencies: the network (see :class:`MLPDenoiser`).
+        steps: gradient steps of the training budget.
+        batch_size: samples per step.
+        hidden: as in :class:`MLPDenoiser`.
+        layers: as in :class:`MLPDenoiser`.
+        frequencies: as in :class:`MLPDenoiser`.
         seed: seeds the initial weights and every draw; the same seed (and thread count)
             gives the same weights.
         learning_rate: Adam's peak step size.

@@ -1,7 +1,7 @@
 """Batched SOR and SSOR-preconditioned CG on five-point stencils (red-black ordering).
 
 A :class:`GridStencil` holds B linear systems on m x m interior grids with zero
-Dirichlet boundary::
+Dirichlet boundary:
 
     (A u)[i, j] = center[i, j] u[i, j] - north[i, j] u[i-1, j] - south[i, j] u[i+1, j]
                   - west[i, j] u[i, j-1] - east[i, j] u[i, j+1]

@@ -12,17 +12,13 @@ Batch size 1, 224 x 224 images.
 Workloads (multiply-accumulates; tests/simulators/test_accelerator.py checks them
 against the published figures named there):
 
-============  ======  ==================  ====================================================
-name          rows    MACs                network
-============  ======  ==================  ====================================================
-alexnet       8       724 406 816         Krizhevsky et al. 2012: two-tower grouping of
-                                          conv2/4/5, as in Eyeriss; 3 FC layers
-resnet18      12      1 814 073 344       He et al. 2016, torchvision layout (the FC included)
-resnet50      24      4 089 184 256       torchvision ResNet-50 (v1.5: stride in the 3x3)
-mobilenetv2   31      300 774 272         Sandler et al. 2018, width 1.0; depthwise = groups
-transformer   6       4 026 531 840       one BERT-base encoder layer, 512 tokens, width
-                                          768, 12 heads, MLP 3072 (GEMMs only)
-============  ======  ==================  ====================================================
+| name | rows | MACs | network |
+| --- | --- | --- | --- |
+| alexnet | 8 | 724 406 816 | Krizhevsky et al. 2012: two-tower grouping of conv2/4/5, as in Eyeriss; 3 FC layers |
+| resnet18 | 12 | 1 814 073 344 | He et al. 2016, torchvision layout (the FC included) |
+| resnet50 | 24 | 4 089 184 256 | torchvision ResNet-50 (v1.5: stride in the 3x3) |
+| mobilenetv2 | 31 | 300 774 272 | Sandler et al. 2018, width 1.0; depthwise = groups |
+| transformer | 6 | 4 026 531 840 | one BERT-base encoder layer, 512 tokens, width 768, 12 heads, MLP 3072 (GEMMs only) |
 
 Biases, normalisation, pooling, activations, residual additions and the softmax are
 not counted (they are not MACs).

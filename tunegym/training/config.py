@@ -1,6 +1,6 @@
 """Training configs: one YAML file names the env, the agent, the budget and the seeds.
 
-Example (``configs/qas_h2_maskable_ppo.yaml``)::
+Example (``configs/qas_h2_maskable_ppo.yaml``):
 
     env: tunegym/QuantumArchSearch-v0
     env_kwargs: {max_gates: 12}

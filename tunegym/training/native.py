@@ -3,21 +3,12 @@
 ``tunegym train`` runs these agents (``agent:`` in the config) on the batched env of
 ``env`` with ``num_envs`` envs, for ``timesteps`` env steps per seed:
 
-==========================  ===========================================  ================
-agent                       what one unit of training is                 action spaces
-==========================  ===========================================  ================
-TsallisINF, EXP3, UCB1      every env's bandit copy plays one round and  Discrete
-TsallisINFCB, ChebCB        learns from it (online; contextual ones
-                            read ``observation[:, 0]``)
-SubPO                       one rollout of ``num_envs`` whole episodes   coverage family
-                            and one Adam step of the SubPO loss
-RandomWalk,                 ``ask`` ``num_envs`` designs, evaluate them  Discrete,
-GeneticAlgorithm,           in one batched env step, ``tell`` the         MultiDiscrete
-AntColony,                  rewards
-BayesianOptimisation
-ScheduleSearch              the whole S^3 search; ``timesteps`` is its   SolverSchedule
-                            budget of one-shot episodes                  OneShot
-==========================  ===========================================  ================
+| agent | what one unit of training is | action spaces |
+| --- | --- | --- |
+| TsallisINF, EXP3, UCB1, TsallisINFCB, ChebCB | every env's bandit copy plays one round and learns from it (online; contextual ones read ``observation[:, 0]``) | Discrete |
+| SubPO | one rollout of ``num_envs`` whole episodes and one Adam step of the SubPO loss | coverage family |
+| RandomWalk, GeneticAlgorithm, AntColony, BayesianOptimisation | ``ask`` ``num_envs`` designs, evaluate them in one batched env step, ``tell`` the rewards | Discrete, MultiDiscrete |
+| ScheduleSearch | the whole S^3 search; ``timesteps`` is its budget of one-shot episodes | SolverScheduleOneShot |
 
 ``agent_kwargs`` go to the agent's constructor (for ScheduleSearch, the keys of
 :meth:`~tunegym.agents.schedule_search.ScheduleSearch.run` go to ``run``).

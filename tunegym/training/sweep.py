@@ -3,7 +3,7 @@
 Every combination of the grid's values, with every seed, is one run of
 :func:`tunegym.training.train.train`, and the runs go through
 :func:`tunegym.evaluation.backends.run_tasks` (``backend="local"`` or ``"ray"``; the same
-files either way)::
+files either way):
 
     tunegym sweep configs/coverage_modular_ppo.yaml \\
         --grid agent_kwargs.learning_rate=0.001,0.0003 --grid agent_kwargs.n_steps=64,128 \\
@@ -95,8 +95,8 @@ def sweep(config: str | Path | TrainConfig, grid: Mapping[str, Sequence[Any]],
             runs the config itself with every seed.
         seeds: the seeds of every combination, ints >= 0.
         output_dir: the sweep's folder (run folders and the three report files).
-        backend, num_cpus: where the runs execute, see
-            :func:`tunegym.evaluation.backends.run_tasks`.
+        backend: where the runs execute, see :func:`tunegym.evaluation.backends.run_tasks`.
+        num_cpus: as in :func:`tunegym.evaluation.backends.run_tasks`.
 
     Returns:
         The rows (combinations in grid order, seeds in ``seeds`` order) and file paths.

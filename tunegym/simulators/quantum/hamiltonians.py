@@ -7,16 +7,13 @@ Two sources:
   metadata).  Load one with :func:`load_hamiltonian`; list them with
   :func:`available_hamiltonians`.
 
-  ============  ========  ===============================================================
-  molecule      qubits    form
-  ============  ========  ===============================================================
-  ``"H2"``      4 (def.)  Jordan-Wigner, interleaved spin orbitals, full space
-  ``"H2"``      2         parity mapping + two-qubit reduction
-  ``"LiH"``     4 (def.)  Li 1s frozen, 2 pi virtuals removed (3 active orbitals, 2 e),
-                          parity mapping + two-qubit reduction (CRLQAS / Ostaszewski et al.)
-  ``"LiH"``     6         same active space, Jordan-Wigner, no tapering
-  ``"H2O"``     8 (def.)  CAS(4e, 4o) of the O-H bonds, Jordan-Wigner
-  ============  ========  ===============================================================
+  | molecule | qubits | form |
+  | --- | --- | --- |
+  | ``"H2"`` | 4 (def.) | Jordan-Wigner, interleaved spin orbitals, full space |
+  | ``"H2"`` | 2 | parity mapping + two-qubit reduction |
+  | ``"LiH"`` | 4 (def.) | Li 1s frozen, 2 pi virtuals removed (3 active orbitals, 2 e), parity mapping + two-qubit reduction (CRLQAS / Ostaszewski et al.) |
+  | ``"LiH"`` | 6 | same active space, Jordan-Wigner, no tapering |
+  | ``"H2O"`` | 8 (def.) | CAS(4e, 4o) of the O-H bonds, Jordan-Wigner |
 
   All energies are total molecular energies in Hartree (``constant`` includes the nuclear
   repulsion and the frozen-core energy); bond lengths are in Angstrom.  ``ground_energy`` is

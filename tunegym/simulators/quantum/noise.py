@@ -266,7 +266,9 @@ def measured_term_expectations(circuits: Circuits, observable: PauliSum, noise: 
     ``initial``) the pure-state simulation is used.
 
     Args:
-        circuits, noise, initial: as for :func:`pauli_vectors`.
+        circuits: as for :func:`pauli_vectors`.
+        noise: as for :func:`pauli_vectors`.
+        initial: as for :func:`pauli_vectors`.
         observable: the Pauli strings to measure (its n_qubits is the register size).
         shots: measurements per term (int >= 1, or a (B,) int64 tensor, one count per
             circuit), or None for the exact expectation.
