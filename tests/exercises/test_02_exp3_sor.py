@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.exercises.variants import write_variant
 from tunegym.agents.bandits import EXP3
 from tunegym.baselines.sor import best_fixed_arm_in_hindsight
 from tunegym.envs.sor import SOREnv
@@ -30,7 +31,7 @@ from tunegym.exercises.exp3_sor import (
 )
 from tunegym.exercises.grading import StudentError, load_student_module
 
-REFERENCE = (Path(__file__).parent / "solutions" / "02_exp3_sor.py").read_text()
+SLUG = "02_exp3_sor"
 CRITERIA = ("loads", "distribution", "closed form", "underflow", "sampling", "regret")
 SAMPLE_LINE = "int(torch.multinomial(self.probabilities(), 1, generator=self.generator))"
 SOFTMAX_LINE = ("return torch.softmax(-self.learning_rate() * self.cumulative_loss_estimates, "
@@ -81,16 +82,6 @@ VARIANTS = {
 }
 
 
-def _write_variant(tmp_path: Path, substitutions: tuple[tuple[str, str], ...]) -> Path:
-    text = REFERENCE
-    for old, new in substitutions:
-        assert text.count(old) == 1, f"the reference should contain {old!r} once"
-        text = text.replace(old, new)
-    path = tmp_path / "variant.py"
-    path.write_text(text)
-    return path
-
-
 def _results_by_criterion(path: Path) -> dict:
     results = grade(path)
     assert len(results) == len(CRITERIA)
@@ -100,7 +91,7 @@ def _results_by_criterion(path: Path) -> dict:
 @pytest.mark.parametrize("name", VARIANTS)
 def test_usual_slip_fails_its_criteria_with_a_message_and_only_those(name, tmp_path):
     substitutions, failing, message = VARIANTS[name]
-    results = _results_by_criterion(_write_variant(tmp_path, substitutions))
+    results = _results_by_criterion(write_variant(SLUG, tmp_path, *substitutions))
     failed = {criterion for criterion, result in results.items() if not result.passed}
     assert failed == failing, {criterion: results[criterion].measured for criterion in failed}
     report = " ".join(results[criterion].measured + " " + results[criterion].hint
@@ -115,7 +106,7 @@ def test_missing_class_and_syntax_error_are_reported_on_every_line(tmp_path):
     for old, new, first_message in (("class EXP3:", "class Exp3:", "defines no `EXP3`"),
                                     ("def act(self) -> int:", "def act(self) -> int",
                                      "syntax error")):
-        results = _results_by_criterion(_write_variant(tmp_path, ((old, new),)))
+        results = _results_by_criterion(write_variant(SLUG, tmp_path, (old, new)))
         assert first_message in results["loads"].measured
         assert not any(result.passed for result in results.values())
         assert all("not checked" in result.measured for criterion, result in results.items()

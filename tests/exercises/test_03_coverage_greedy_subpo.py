@@ -11,30 +11,21 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.exercises.variants import SOLUTIONS, write_variant
 from tunegym.agents.subpo import SubPO
 from tunegym.baselines.coverage import GreedyMarginalGain, RandomWalk
 from tunegym.envs.coverage import CoverageEnv
 from tunegym.exercises import coverage_greedy_subpo as grader
 from tunegym.exercises.grading import Grade, Measurement, load_student_module
 
-REFERENCE = Path(__file__).parent / "solutions" / "03_coverage_greedy_subpo.py"
+SLUG = "03_coverage_greedy_subpo"
+REFERENCE = SOLUTIONS / f"{SLUG}.py"
 CRITERIA = ("loads", "gains", "choice", "greedy", "loss", "baseline", "training")
 MOVES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
 
 
-def variant(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
-    """The reference solution with each (old, new) replaced (old must occur)."""
-    text = REFERENCE.read_text()
-    for old, new in replacements:
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "variant.py"
-    path.write_text(text)
-    return path
-
-
 def load(tmp_path: Path, *replacements: tuple[str, str]):
-    return load_student_module(variant(tmp_path, *replacements))
+    return load_student_module(write_variant(SLUG, tmp_path, *replacements))
 
 
 def measure(check, *args, **kwargs) -> Measurement:
@@ -62,7 +53,7 @@ def test_grading_is_deterministic():
 ], ids=["gain-ignores-covered", "loss-sign", "missing-function"])
 def test_a_mistake_fails_its_criteria_and_the_others_still_pass(tmp_path, replacement,
                                                                 failing, fragment):
-    results = by_criterion(grader.grade(variant(tmp_path, replacement)))
+    results = by_criterion(grader.grade(write_variant(SLUG, tmp_path, replacement)))
     assert {name for name, result in results.items() if not result.passed} == failing
     first = results[min(failing, key=CRITERIA.index)]
     assert fragment in first.measured + first.hint
@@ -73,7 +64,8 @@ def test_a_mistake_fails_its_criteria_and_the_others_still_pass(tmp_path, replac
 
 
 def test_syntax_error_fails_every_criterion_with_a_message(tmp_path):
-    results = grader.grade(variant(tmp_path, ("def greedy_action(", "def greedy_action((")))
+    results = grader.grade(write_variant(SLUG, tmp_path, ("def greedy_action(",
+                                                          "def greedy_action((")))
     assert not any(result.passed for result in results)
     assert "syntax error" in results[0].measured
     assert all("not graded" in result.measured for result in results[1:])
@@ -100,7 +92,7 @@ def test_marginal_gains_mistakes_are_named(tmp_path, replacement, fragment):
 def test_raised_error_names_the_students_line(tmp_path):
     module = load(tmp_path, ("    gains = []\n", "    gains = []\n    1 / 0\n"))
     measurement = measure(grader.check_marginal_gains, module.marginal_gains)
-    assert "variant.py line" in measurement.measured and "`1 / 0`" in measurement.measured
+    assert "starter.py line" in measurement.measured and "`1 / 0`" in measurement.measured
 
 
 def square_gain(weights, covered, free, row, column, action, footprint) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.exercises.variants import grade_variant
 from tunegym.envs.accelerator_design import DEFAULT_DESIGN, DESIGN_SPACE, AcceleratorDesignEnv
 from tunegym.exercises import check_exercise
 from tunegym.exercises.beat_random_search import (
@@ -23,27 +24,18 @@ from tunegym.exercises.beat_random_search import (
     random_search_best,
 )
 
-SOLUTION = Path(__file__).parent / "solutions" / "04_beat_random_search.py"
+SLUG = "04_beat_random_search"
 CRITERIA = ("loads", "budget", "best", "seed", "random", "default")
 RETURN_BEST = "    return torch.tensor(max(seen, key=seen.get))\n"
 EVALUATE_CALL = "            rewards = evaluate(torch.tensor(fresh))\n"
 UNCAPPED_BATCH = "if design not in seen][:evaluate.remaining]"
 
 
-def grade_variant(tmp_path: Path, *replacements: tuple[str, str]) -> dict[str, object]:
-    """Grade the reference with each (old, new) of ``replacements`` applied (old must
-    occur): {short criterion name: result}, in the order of :data:`CRITERIA`."""
-    text = SOLUTION.read_text()
-    for old, new in replacements:
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "student.py"
-    path.write_text(text)
-    results = check_exercise(4, path)
+def graded(tmp_path: Path, *replacements: tuple[str, str]) -> dict[str, object]:
+    """Grade the reference with each (old, new) of ``replacements`` applied:
+    {short criterion name: result}, in the order of :data:`CRITERIA`."""
+    results = grade_variant(SLUG, tmp_path, *replacements)
     assert len(results) == len(CRITERIA)
-    for result in results:
-        assert result.measured and "Traceback" not in result.measured
-        assert result.passed or result.hint, result.name
     return dict(zip(CRITERIA, results))
 
 
@@ -57,7 +49,7 @@ def accelerator_env():
 
 
 def test_reference_passes_with_margin(tmp_path):
-    results = grade_variant(tmp_path)
+    results = graded(tmp_path)
     assert passed(results) == set(CRITERIA), results
     measured = results["random"].measured
     ratio = float(measured.split("median ratio ")[1].split()[0])
@@ -66,7 +58,7 @@ def test_reference_passes_with_margin(tmp_path):
 
 
 def test_returning_the_worst_design_fails_only_where_it_should(tmp_path):
-    results = grade_variant(tmp_path, (RETURN_BEST, RETURN_BEST.replace("max(", "min(")))
+    results = graded(tmp_path, (RETURN_BEST, RETURN_BEST.replace("max(", "min(")))
     assert {"loads", "budget", "seed"} <= passed(results)
     assert not results["best"].passed
     assert "best design evaluated had" in results["best"].measured
@@ -74,10 +66,10 @@ def test_returning_the_worst_design_fails_only_where_it_should(tmp_path):
 
 
 def test_a_request_beyond_the_budget_is_reported_with_the_line(tmp_path):
-    results = grade_variant(tmp_path, (UNCAPPED_BATCH, "if design not in seen]"))
+    results = graded(tmp_path, (UNCAPPED_BATCH, "if design not in seen]"))
     assert passed(results) == {"loads"}
     message = results["budget"].measured
-    assert "BudgetExceeded" in message and "student.py line" in message
+    assert "BudgetExceeded" in message and "starter.py line" in message
     assert "evaluate.remaining" in results["budget"].hint
     assert "not measured" in results["random"].measured
 
@@ -87,7 +79,7 @@ def test_a_caught_refusal_still_fails_the_budget_criterion(tmp_path):
               "                rewards = evaluate(torch.tensor(fresh))\n"
               "            except Exception:\n"
               "                return\n")
-    results = grade_variant(tmp_path, (UNCAPPED_BATCH, "if design not in seen]"),
+    results = graded(tmp_path, (UNCAPPED_BATCH, "if design not in seen]"),
                             (EVALUATE_CALL, caught))
     assert passed(results) == set(CRITERIA) - {"budget"}
     assert "evaluate refused" in results["budget"].measured
@@ -104,7 +96,7 @@ def test_a_caught_refusal_still_fails_the_budget_criterion(tmp_path):
      "for one design pass design[None, :]"),
 ], ids=["returns a batch", "returns floats", "evaluates a single design"])
 def test_bad_shapes_and_types_fail_the_validity_criterion(tmp_path, old, new, message):
-    results = grade_variant(tmp_path, (old, new))
+    results = graded(tmp_path, (old, new))
     assert passed(results) == {"loads"}
     assert message in results["budget"].measured
 
@@ -113,7 +105,7 @@ def test_state_kept_between_calls_fails_reproducibility(tmp_path):
     # The seed shifted by the number of calls so far: the repeated run differs.
     shifted_seed = ("    CALLS.append(seed)\n"
                     "    generator = torch.Generator().manual_seed(seed + len(CALLS))\n    seen")
-    results = grade_variant(
+    results = graded(
         tmp_path, ("Evaluate = Callable", "CALLS = []\nEvaluate = Callable"),
         ("    generator = torch.Generator().manual_seed(seed)\n    seen", shifted_seed))
     assert passed(results) == set(CRITERIA) - {"seed"}
@@ -122,7 +114,7 @@ def test_state_kept_between_calls_fails_reproducibility(tmp_path):
 
 def test_random_search_in_disguise_does_not_beat_random_search(tmp_path):
     # No default design, and uniform designs instead of the incumbent's neighbours.
-    results = grade_variant(
+    results = graded(
         tmp_path, ("evaluate_new(torch.cat([EYERISS_DESIGN[None, :],",
                    "evaluate_new(torch.cat([random_designs(knob_sizes, 1, generator),"),
         ("neighbours(incumbent, knob_sizes, NEIGHBOURS_PER_BATCH, generator)",

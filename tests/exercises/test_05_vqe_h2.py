@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.exercises.variants import SOLUTIONS, grade_variant
 from tests.simulators.quantum.dense_reference import circuit_unitary, hamiltonian_matrix
 from tunegym.envs.quantum_arch_search import CHEMICAL_ACCURACY
 from tunegym.exercises import check_exercise
@@ -26,24 +27,16 @@ from tunegym.exercises.vqe_h2 import (
 )
 from tunegym.simulators.quantum import GATE_CODES
 
-REFERENCE = Path(__file__).parent / "solutions" / "05_vqe_h2.py"
+SLUG = "05_vqe_h2"
+REFERENCE = SOLUTIONS / f"{SLUG}.py"
 CRITERIA = ("loads", "gradient", "evaluations", "minimisation")
 
 
-def grade_variant(tmp_path: Path, *replacements: tuple[str, str]) -> dict:
-    """Grade the reference with each (old, new) replaced (old must occur); returns
-    {criterion: result} keyed by :data:`CRITERIA`."""
-    text = REFERENCE.read_text()
-    for old, new in replacements:
-        assert old in text, old
-        text = text.replace(old, new)
-    path = tmp_path / "solution.py"
-    path.write_text(text)
-    results = check_exercise(5, path)
+def graded(tmp_path: Path, *replacements: tuple[str, str]) -> dict:
+    """Grade the reference with each (old, new) replaced; returns {criterion: result}
+    keyed by :data:`CRITERIA`."""
+    results = grade_variant(SLUG, tmp_path, *replacements)
     assert len(results) == len(CRITERIA)
-    for result in results:
-        assert "Traceback" not in result.measured
-        assert result.passed or result.hint, result
     return dict(zip(CRITERIA, results))
 
 
@@ -57,33 +50,33 @@ GRADIENT_LINE = "gradient[k] = (energy(theta + shift) - energy(theta - shift)) /
 
 
 def test_missing_half_fails_the_gradient_only_and_names_the_factor(tmp_path):
-    results = grade_variant(tmp_path, (GRADIENT_LINE, GRADIENT_LINE.removesuffix(" / 2")))
+    results = graded(tmp_path, (GRADIENT_LINE, GRADIENT_LINE.removesuffix(" / 2")))
     assert_only_failing(results, "gradient")
     assert "2.00 x the exact one" in results["gradient"].hint
 
 
 def test_sign_error_in_the_gradient_fails_with_a_negative_factor(tmp_path):
     swapped = "gradient[k] = (energy(theta - shift) - energy(theta + shift)) / 2"
-    results = grade_variant(tmp_path, (GRADIENT_LINE, swapped))
+    results = graded(tmp_path, (GRADIENT_LINE, swapped))
     assert_only_failing(results, "gradient")
     assert "-1.00 x the exact one" in results["gradient"].hint
 
 
 def test_a_quarter_pi_shift_fails_both_gradient_criteria(tmp_path):
-    results = grade_variant(tmp_path, ("shift[k] = math.pi / 2", "shift[k] = math.pi / 4"))
+    results = graded(tmp_path, ("shift[k] = math.pi / 2", "shift[k] = math.pi / 4"))
     assert_only_failing(results, "gradient", "evaluations")
     assert "shifts theta[0] by 0.785 rad, not +-pi/2" in results["evaluations"].measured
 
 
 def test_central_finite_difference_is_accurate_but_not_the_rule(tmp_path):
-    results = grade_variant(tmp_path, ("shift[k] = math.pi / 2", "shift[k] = 1e-5"),
+    results = graded(tmp_path, ("shift[k] = math.pi / 2", "shift[k] = 1e-5"),
                             (GRADIENT_LINE, GRADIENT_LINE.replace("/ 2", "/ 2e-5")))
     assert_only_failing(results, "evaluations")
     assert "(a finite-difference step)" in results["evaluations"].measured
 
 
 def test_an_extra_evaluation_at_theta_fails_the_count(tmp_path):
-    results = grade_variant(tmp_path, ("    return gradient\n",
+    results = graded(tmp_path, ("    return gradient\n",
                                        "    print(energy(theta))\n    return gradient\n"))
     assert_only_failing(results, "evaluations")
     measured = results["evaluations"].measured
@@ -91,19 +84,19 @@ def test_an_extra_evaluation_at_theta_fails_the_count(tmp_path):
 
 
 def test_wrong_shape_and_exceptions_are_reported_without_hiding_the_loop(tmp_path):
-    results = grade_variant(tmp_path, ("    return gradient\n", "    return gradient[None]\n"))
+    results = graded(tmp_path, ("    return gradient\n", "    return gradient[None]\n"))
     assert_only_failing(results, "gradient")
     assert "must have shape (8,), got (1, 8)" in results["gradient"].measured
 
-    results = grade_variant(tmp_path, ("shift[k] = math.pi / 2", "shift[k] = math.pi / undefined"))
+    results = graded(tmp_path, ("shift[k] = math.pi / 2", "shift[k] = math.pi / undefined"))
     assert_only_failing(results, "gradient", "evaluations")
     for name in ("gradient", "evaluations"):
         assert "NameError" in results[name].measured
-        assert "solution.py line" in results[name].measured
+        assert "starter.py line" in results[name].measured
 
 
 def test_a_gradient_that_never_stops_calling_energy_is_stopped(tmp_path):
-    results = grade_variant(tmp_path, ("for k in range(theta.numel()):",
+    results = graded(tmp_path, ("for k in range(theta.numel()):",
                                        "for k in [step % 8 for step in range(10 ** 6)]:"))
     assert_only_failing(results, "gradient", "evaluations")
     assert "budget of 160 energy evaluations is used up; the rule needs 16" in \
@@ -115,21 +108,21 @@ STEP_LINE = "theta = theta - learning_rate * step_direction"
 
 
 def test_ascent_instead_of_descent_fails_the_loop_only(tmp_path):
-    results = grade_variant(tmp_path, (STEP_LINE, STEP_LINE.replace("-", "+", 1)))
+    results = graded(tmp_path, (STEP_LINE, STEP_LINE.replace("-", "+", 1)))
     assert_only_failing(results, "minimisation")
     assert "went up" in results["minimisation"].hint
 
 
 def test_plain_gradient_descent_passes_at_0_4_but_is_too_slow_at_0_1(tmp_path):
-    results = grade_variant(tmp_path, (STEP_LINE, "theta = theta - 0.4 * slope"))
+    results = graded(tmp_path, (STEP_LINE, "theta = theta - 0.4 * slope"))
     assert_only_failing(results)
-    results = grade_variant(tmp_path, (STEP_LINE, "theta = theta - 0.1 * slope"))
+    results = graded(tmp_path, (STEP_LINE, "theta = theta - 0.1 * slope"))
     assert_only_failing(results, "minimisation")
     assert "not far enough" in results["minimisation"].hint
 
 
 def test_a_loop_that_ignores_the_budget_is_stopped_and_told(tmp_path):
-    results = grade_variant(tmp_path, ("converged = 1e-3", "converged = 0.0"),
+    results = graded(tmp_path, ("converged = 1e-3", "converged = 0.0"),
                             ("range(1, max_evaluations // (2 * theta.numel()) + 1)",
                              "range(1, 10 ** 6)"))
     assert_only_failing(results, "minimisation")
@@ -137,14 +130,14 @@ def test_a_loop_that_ignores_the_budget_is_stopped_and_told(tmp_path):
 
 
 def test_returning_the_start_is_caught(tmp_path):
-    results = grade_variant(tmp_path, ("    return theta\n", "    return initial_theta\n"))
+    results = graded(tmp_path, ("    return theta\n", "    return initial_theta\n"))
     assert_only_failing(results, "minimisation")
     assert "starting energy" in results["minimisation"].hint
 
 
 # ------------------------------------------------------------------ loading
 def test_a_missing_function_fails_only_what_needs_it(tmp_path):
-    results = grade_variant(tmp_path, ("def minimise_energy(", "def minimize_energy("),
+    results = graded(tmp_path, ("def minimise_energy(", "def minimize_energy("),
                             ("theta = minimise_energy(", "theta = minimize_energy("))
     assert_only_failing(results, "loads", "minimisation")
     assert "not graded: your file defines no `minimise_energy`" in \
@@ -152,10 +145,10 @@ def test_a_missing_function_fails_only_what_needs_it(tmp_path):
 
 
 def test_a_syntax_error_fails_every_criterion_with_the_load_message(tmp_path):
-    results = grade_variant(tmp_path, ("    return gradient\n", "    return gradient)\n"))
+    results = graded(tmp_path, ("    return gradient\n", "    return gradient)\n"))
     assert not any(result.passed for result in results.values())
     for name in CRITERIA[1:]:
-        assert results[name].measured.startswith("not graded: solution.py line")
+        assert results[name].measured.startswith("not graded: starter.py line")
 
 
 def test_grading_is_deterministic():

@@ -10,12 +10,12 @@
   still pass.
 """
 
-from pathlib import Path
 
 import numpy
 import pytest
 import torch
 
+from tests.exercises.variants import SOLUTIONS, grade_variant
 from tests.simulators.published_solvers import dpm_solver_multistep
 from tunegym.baselines.solver_schedule import BASELINE_SPACING
 from tunegym.envs.solver_schedule import row_mixture
@@ -24,23 +24,13 @@ from tunegym.exercises import solver_schedule as grader
 from tunegym.exercises.grading import load_student_module
 from tunegym.simulators.diffusion import reference_solution, sample, timestep_spacing
 
-REFERENCE = Path(__file__).parent / "solutions" / "06_solver_schedule.py"
+SLUG = "06_solver_schedule"
+REFERENCE = SOLUTIONS / f"{SLUG}.py"
 STARTER = get_exercise(6).material() / "starter.py"
 LOADS, INVERSE, VALID, MARGIN, RECIPES = range(5)
 TIMES = '"timesteps": timesteps_from_fractions(FOUND_FRACTIONS),'
 #: The start of the reference's design_schedule() return statement.
 RETURN = "    return {\n        " + TIMES
-
-
-def grade_variant(tmp_path, *replacements):
-    """Grade the reference solution with each (old, new) text replacement applied."""
-    text = REFERENCE.read_text()
-    for old, new in replacements:
-        assert text.count(old) == 1, f"the reference no longer contains {old!r} once"
-        text = text.replace(old, new)
-    path = tmp_path / "student.py"
-    path.write_text(text)
-    return check_exercise(6, path)
 
 
 def assert_reported(results, failing, message):
@@ -125,7 +115,7 @@ def test_the_starters_train_helper_works_before_any_todo_is_done():
 
 
 def test_the_baselines_own_schedule_fails_the_margin(tmp_path):
-    results = grade_variant(tmp_path, (RETURN, "    return dpm_solver_pp_2m()\n" + RETURN))
+    results = grade_variant(SLUG, tmp_path, (RETURN, "    return dpm_solver_pp_2m()\n" + RETURN))
     assert_reported(results, [MARGIN, RECIPES], "ratio 1.000")
     assert "the baseline's own schedule" in results[MARGIN].hint
     assert "DPM-Solver++(2M), uniform_lambda" in results[RECIPES].hint
@@ -134,6 +124,7 @@ def test_the_baselines_own_schedule_fails_the_margin(tmp_path):
 def test_retuned_timesteps_alone_pass_the_margin(tmp_path):
     """DPM-Solver++(2M) with timesteps from Nelder-Mead on the train split."""
     results = grade_variant(
+        SLUG,
         tmp_path,
         ("FOUND_FRACTIONS = (0.0, 0.3533, 0.5055, 0.6360, 0.8829, 1.0)",
          "FOUND_FRACTIONS = (0.0, 0.3915, 0.5489, 0.6768, 0.7935, 1.0)"),
@@ -193,7 +184,7 @@ MISTAKES = {
                          (CORRECTORS + "\n    }", CORRECTORS + "\n    }.values())")],
                         [VALID, MARGIN, RECIPES], "must be a dict"),
     "exception_in_design": ([(FIRST_STEP, '"orders": {"one": 1}["two"],')],
-                            [VALID, MARGIN, RECIPES], "raised KeyError: 'two' (at student.py line"),
+                            [VALID, MARGIN, RECIPES], "raised KeyError: 'two' (at starter.py line"),
     "design_schedule_renamed": ([("def design_schedule() -> dict:", "def schedule() -> dict:")],
                                 [LOADS, VALID, MARGIN, RECIPES],
                                 "defines no function design_schedule"),
@@ -205,7 +196,7 @@ MISTAKES = {
 @pytest.mark.parametrize("mistake", sorted(MISTAKES))
 def test_each_mistake_fails_its_criterion_with_a_message(tmp_path, mistake):
     replacements, failing, message = MISTAKES[mistake]
-    results = grade_variant(tmp_path, *replacements)
+    results = grade_variant(SLUG, tmp_path, *replacements)
     assert_reported(results, failing, message)
 
 

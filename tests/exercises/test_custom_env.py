@@ -1,13 +1,14 @@
 """Exercise 1's grader fails the right criteria for each typical mistake, and only those."""
 
-from pathlib import Path
 
 import pytest
 
+from tests.exercises.variants import SOLUTIONS, grade_variant
 from tunegym.exercises import check_exercise
 from tunegym.exercises.grading import Grade, Measurement, call_student, load_student_module
 
-REFERENCE = (Path(__file__).parent / "solutions" / "01_custom_env.py").read_text()
+SLUG = "01_custom_env"
+REFERENCE = (SOLUTIONS / f"{SLUG}.py").read_text()
 
 MISTAKES = {
     "no kwarg validation": (
@@ -33,17 +34,10 @@ MISTAKES = {
 }
 
 
-def grade_variant(tmp_path, old, new):
-    assert old in REFERENCE
-    student_file = tmp_path / "starter.py"
-    student_file.write_text(REFERENCE.replace(old, new))
-    return check_exercise(1, student_file)
-
-
 @pytest.mark.parametrize("mistake", list(MISTAKES))
 def test_each_mistake_fails_its_criteria_only(tmp_path, mistake):
     old, new, criteria = MISTAKES[mistake]
-    results = grade_variant(tmp_path, old, new)
+    results = grade_variant(SLUG, tmp_path, (old, new))
     failed = [result.name for result in results if not result.passed]
     assert len(failed) == len(criteria), failed
     assert all(name.startswith(criteria) for name in failed), failed
@@ -52,8 +46,8 @@ def test_each_mistake_fails_its_criteria_only(tmp_path, mistake):
 
 
 def test_exception_in_student_code_names_the_line_not_a_traceback(tmp_path):
-    results = grade_variant(tmp_path, "        step = state[\"step\"] + 1\n",
-                            "        step = state[\"step\"] + 1\n        1 / 0\n")
+    results = grade_variant(SLUG, tmp_path, ("        step = state[\"step\"] + 1\n",
+                                             "        step = state[\"step\"] + 1\n        1 / 0\n"))
     failed = [result for result in results if not result.passed]
     assert failed
     for result in failed:
@@ -62,7 +56,8 @@ def test_exception_in_student_code_names_the_line_not_a_traceback(tmp_path):
 
 
 def test_missing_register_reports_every_criterion_as_unchecked(tmp_path):
-    results = grade_variant(tmp_path, "def register() -> None:", "def register_env() -> None:")
+    results = grade_variant(SLUG, tmp_path, ("def register() -> None:",
+                                             "def register_env() -> None:"))
     assert "defines no `register`" in results[0].measured
     assert len(results) == 8 and not any(result.passed for result in results)
     assert all("not checked" in result.measured for result in results[1:])

@@ -63,7 +63,7 @@ from tunegym.exercises.grading import (
     as_tensor,
     call_student,
     load_student_module,
-    student_function,
+    student_functions,
 )
 from tunegym.simulators.coverage import footprint_mask, step_positions
 
@@ -526,16 +526,7 @@ def grade(student_file: Path) -> list[CriterionResult]:
     functions: dict[str, Callable] = {}
 
     def load() -> Measurement:
-        module = load_student_module(student_file)
-        missing = []
-        for name in FUNCTIONS:
-            try:
-                functions[name] = student_function(module, name)
-            except StudentError as error:
-                missing.append(str(error))
-        if missing:
-            raise StudentError("; ".join(missing),
-                               f"keep the names {', '.join(FUNCTIONS)} from the starter file")
+        student_functions(load_student_module(student_file), FUNCTIONS, functions)
         return Measurement(True, f"defines {', '.join(FUNCTIONS)}")
 
     loading = grade.criterion(f"file loads and defines {', '.join(FUNCTIONS)}", load)

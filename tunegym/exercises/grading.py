@@ -213,6 +213,25 @@ def student_function(module: ModuleType, name: str) -> Callable[..., Any]:
     return function
 
 
+def student_functions(module: ModuleType, names: tuple[str, ...],
+                      found: dict[str, Callable[..., Any]]) -> None:
+    """Put every callable of ``names`` defined in the student's module into ``found``,
+    so that the criteria needing only those can still be graded.
+
+    Raises:
+        StudentError: naming every missing or non-callable one at once.
+    """
+    problems = []
+    for name in names:
+        try:
+            found[name] = student_function(module, name)
+        except StudentError as error:
+            problems.append(str(error))
+    if problems:
+        raise StudentError("; ".join(problems),
+                           f"keep the names {', '.join(names)} from the starter file")
+
+
 def call_student(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call a student's function; exceptions become a :class:`StudentError`.
 

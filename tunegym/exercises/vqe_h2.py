@@ -59,7 +59,7 @@ from tunegym.exercises.grading import (
     as_tensor,
     call_student,
     load_student_module,
-    student_function,
+    student_functions,
 )
 from tunegym.simulators.quantum import GATE_CODES, Circuits, PauliSum, basis_state, energies
 from tunegym.simulators.quantum.hamiltonians import Hamiltonian, load_hamiltonian
@@ -220,10 +220,7 @@ def _run_student(function: Callable[..., Any], hint: str, *args: Any) -> Any:
 
 def _returned(value: Any, name: str, hint: str) -> torch.Tensor:
     """A student's return value as a (P,) float64 tensor; StudentError with ``hint``."""
-    try:
-        return as_tensor(value, f"{name}'s return value", (NUM_PARAMETERS,))
-    except StudentError as error:
-        raise StudentError(str(error), hint) from None
+    return as_tensor(value, f"{name}'s return value", (NUM_PARAMETERS,), hint=hint)
 
 
 def _check_gradient(gradient_function: Callable[..., Any]) -> Measurement:
@@ -341,14 +338,7 @@ def grade(student_file: Path) -> list[CriterionResult]:
         except StudentError as error:
             load_problem.append(str(error))
             raise
-        missing = []
-        for name in FUNCTIONS:
-            try:
-                functions[name] = student_function(module, name)
-            except StudentError as error:
-                missing.append(str(error))
-        if missing:
-            raise StudentError("; ".join(missing), "keep the function names of the starter")
+        student_functions(module, FUNCTIONS, functions)
         return Measurement(True, f"defines {', '.join(FUNCTIONS)}")
 
     def needs(name: str) -> Callable[..., Any]:
