@@ -9,6 +9,7 @@ import torch
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import tunegym
+from tunegym.core import family_record
 from tunegym.core.conformance import (
     check_determinism,
     check_gymnasium_checker,
@@ -16,18 +17,9 @@ from tunegym.core.conformance import (
 )
 
 ENV_IDS = tunegym.registered_ids()
-#: Per family, kwargs that make episodes short so the tests cross episode boundaries
-#: quickly (a family whose episodes are short anyway needs no entry).
-SHORT_EPISODES = {"sor": {"sequence_length": 3}, "coverage": {"horizon": 3},
-                  "solver_schedule": {"nfe": 3, "num_samples": 16},
-                  "quantum_arch_search": {"max_gates": 3, "optimiser_steps": 5}}
-
-
 def short(env_id):
-    """The short-episode kwargs of ``env_id``'s family."""
-    creator = gymnasium.envs.registration.load_env_creator(gymnasium.spec(env_id)
-                                                           .vector_entry_point)
-    return SHORT_EPISODES.get(creator.batched_env_class.family, {})
+    """Kwargs that make ``env_id``'s episodes short (its family record says which)."""
+    return dict(family_record(env_id).short_episode_kwargs)
 
 
 def test_registry_is_populated():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from tunegym.core import check_integer
+from tunegym.core import EpisodeRecords, check_integer, rollout
 from tunegym.envs.coverage import NUM_ACTIONS, CoverageEnv
 from tunegym.simulators.coverage import step_positions
 
@@ -70,6 +70,18 @@ class GreedyMarginalGain:
 
     def update(self, observation, actions, rewards) -> None:
         """No learning."""
+
+
+def greedy_episodes(env_id: str, seeds: torch.Tensor) -> EpisodeRecords:
+    """The family record's ``greedy`` baseline: one test episode per seed of ``env_id``,
+    each played alone with its tie-breaking generator seeded by the episode seed (so an
+    episode's outcome does not depend on the other seeds). seeds: int64 (E,)."""
+    return EpisodeRecords.concatenate([
+        rollout(env_id, lambda env, seed=seed: GreedyMarginalGain(env, seed=seed), [seed])
+        for seed in seeds.tolist()])
+
+
+greedy_episodes.episodes = True
 
 
 def brute_force_optimum(env_kwargs: dict, seed: int) -> tuple[float, torch.Tensor]:

@@ -90,18 +90,56 @@ def hardware_efficient_ansatz(env: QuantumArchSearchEnv, seeds: torch.Tensor,
     return play(env, seeds, policy)
 
 
+def greedy_gates(env: QuantumArchSearchEnv, state: dict[str, torch.Tensor]) -> torch.Tensor:
+    """int64 (b,) the legal gate giving the lowest energy after the inner loop from each
+    row of ``state`` (every action tried at once on a copy of the state)."""
+    actions = env.single_action_space.n
+    count = state["count"].shape[0]
+    repeated = {key: value.repeat_interleave(actions, dim=0) for key, value in state.items()}
+    candidates = torch.arange(actions, device=env.device).repeat(count)
+    new_state, _, _, _, _ = env.transition(repeated, candidates)
+    energies = new_state["energy"].reshape(count, actions)
+    energies = torch.where(env.legal_actions(state), energies, torch.inf)
+    return energies.argmin(dim=1)
+
+
 def greedy_search(env: QuantumArchSearchEnv, seeds: torch.Tensor) -> dict:
     """Gate-by-gate greedy search on the energy after the inner loop (see module
     docstring); costs (number of actions) inner loops per step."""
-    actions = env.single_action_space.n
+    return play(env, seeds, lambda state, step: greedy_gates(env, state))
 
-    def policy(state, step):
-        count = state["count"].shape[0]
-        repeated = {key: value.repeat_interleave(actions, dim=0) for key, value in state.items()}
-        candidates = torch.arange(actions, device=env.device).repeat(count)
-        new_state, _, _, _, _ = env.transition(repeated, candidates)
-        energies = new_state["energy"].reshape(count, actions)
-        energies = torch.where(env.legal_actions(state), energies, torch.inf)
-        return energies.argmin(dim=1)
 
-    return play(env, seeds, policy)
+class HardwareEfficientAnsatz:
+    """:func:`hardware_efficient_ansatz` as a :class:`tunegym.core.Policy` of a batched env
+    (the next gate of the sequence for each circuit, read from the env's gate count).
+
+    Args:
+        env: the batched env it plays in.
+        layers: repetitions of the rotation layer and the CNOT ladder.
+    """
+
+    def __init__(self, env: QuantumArchSearchEnv, layers: int = 1) -> None:
+        self.env = env
+        self.sequence = torch.tensor(
+            hardware_efficient_actions(env.n_qubits, layers)[:env.max_gates],
+            dtype=torch.int64, device=env.device)
+
+    def act(self, observation: torch.Tensor) -> torch.Tensor:
+        """int64 (B,) actions."""
+        placed = self.env.state["count"].long().clamp(max=self.sequence.numel() - 1)
+        return self.sequence[placed]
+
+
+class GreedyGate:
+    """:func:`greedy_search` as a :class:`tunegym.core.Policy` of a batched env.
+
+    Args:
+        env: the batched env it looks ahead in (through its pure ``transition``).
+    """
+
+    def __init__(self, env: QuantumArchSearchEnv) -> None:
+        self.env = env
+
+    def act(self, observation: torch.Tensor) -> torch.Tensor:
+        """int64 (B,) actions."""
+        return greedy_gates(self.env, self.env.state)

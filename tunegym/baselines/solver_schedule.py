@@ -17,8 +17,11 @@ with spacings uniform in time, uniform in log-SNR or EDM (rho = 7).
 
 from __future__ import annotations
 
+import time
+
 import torch
 
+from tunegym.core import EpisodeRecords, make_batched_env
 from tunegym.envs.solver_schedule import SolverScheduleEnv, state_mixture
 from tunegym.simulators.diffusion import SPACINGS, sample
 
@@ -61,3 +64,40 @@ def fixed_solver_errors(env: SolverScheduleEnv, solver: str, spacing: str,
                      env.timesteps(env.state, nfe, spacing), orders.expand(count, -1),
                      correctors=correctors.expand(count, -1), estimates=[estimate] * nfe)
     return (samples - env.state["reference"]).norm(dim=2).mean(dim=1)
+
+
+def fixed_solver_episodes(solver: str, env_id: str, seeds: torch.Tensor) -> EpisodeRecords:
+    """Fixed solver ``solver`` (a key of :data:`FIXED_SOLVERS`) on the
+    :data:`BASELINE_SPACING` at each test episode's NFE budget: one episode per seed of
+    ``env_id``, returns the env's final reward (float32 as the env pays it), the error as
+    raw metric. seeds: int64 (E,)."""
+    start = time.perf_counter()
+    env = make_batched_env(env_id, seeds.numel(), split="test")
+    env.reset(seeds)
+    budgets = env.state["nfe"]
+    errors = torch.zeros(seeds.shape[0], dtype=torch.float64, device=env.device)
+    for budget in budgets.unique().tolist():
+        errors = torch.where(budgets == budget,
+                             fixed_solver_errors(env, solver, BASELINE_SPACING, budget), errors)
+    lengths = torch.ones_like(budgets) if env.max_episode_steps == 1 else budgets
+    returns = (-torch.log(errors)).to(torch.float32).to(torch.float64)
+    return EpisodeRecords(env_id, {}, "test", seeds, returns, lengths.long(), env.raw_metric,
+                          errors, {env.raw_metric: errors}, {}, time.perf_counter() - start)
+
+
+def _fixed_solver_baseline(solver: str):
+    """The family record's baseline entry of ``solver``: an episodes function."""
+    def play(env_id: str, seeds: torch.Tensor) -> EpisodeRecords:
+        return fixed_solver_episodes(solver, env_id, seeds)
+
+    play.episodes = True
+    play.__doc__ = f"{solver} on the uniform log-SNR spacing (see fixed_solver_episodes)."
+    return play
+
+
+ddim = _fixed_solver_baseline("DDIM")
+dpm_solver_pp_2m = _fixed_solver_baseline("DPM-Solver++(2M)")
+dpm_solver_pp_3m = _fixed_solver_baseline("DPM-Solver++(3M)")
+unipc_2_bh1 = _fixed_solver_baseline("UniPC-2 (bh1)")
+unipc_2_bh2 = _fixed_solver_baseline("UniPC-2 (bh2)")
+unip_3_bh1 = _fixed_solver_baseline("UniP-3 (bh1)")

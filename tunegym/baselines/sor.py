@@ -105,6 +105,18 @@ class InstanceOptimal(_Policy):
         return self.env.grid_iterations(instance).argmin(dim=1)
 
 
+def gauss_seidel(env: SOREnv) -> FixedOmega:
+    """Gauss-Seidel: omega = 1 on every system (the family record's ``gauss_seidel``)."""
+    return FixedOmega(env, 1.0)
+
+
+def young_grid_omega(env: SOREnv) -> FixedOmega:
+    """Young's model-problem omega rounded to the nearest omega of the env's discrete
+    grid (the family record's ``young_model_problem``)."""
+    young = young_optimal_omega(env.problem.model_jacobi_spectral_radius())
+    return FixedOmega(env, float(env.omegas[(env.omegas - young).abs().argmin()]))
+
+
 def best_fixed_arm_in_hindsight(iterations: torch.Tensor) -> torch.Tensor:
     """Arm with the lowest total iterations.
 

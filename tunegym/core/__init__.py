@@ -1,4 +1,4 @@
-"""The contract every tunegym env family shares (see DESIGN.md, "The one contract")."""
+"""The contract every tunegym env family shares (docs/contract.md)."""
 
 from tunegym.core.adapters import SingleEnv, TorchVectorEnv, derive_envs
 from tunegym.core.batched import (
@@ -10,20 +10,36 @@ from tunegym.core.batched import (
     did_you_mean,
     split_choices,
 )
-from tunegym.core.registration import make_batched_env, register_family, registered_ids
+from tunegym.core.family import FamilyRecord, load_attribute
+from tunegym.core.registration import (
+    env_class,
+    family_record,
+    make_batched_env,
+    register_family,
+    registered_ids,
+)
+from tunegym.core.rollout import EpisodeRecords, Policy, Transition, rollout
 
 __all__ = [
-           "BatchedEnv",
-           "SingleEnv",
-           "TorchVectorEnv",
-           "check_action",
-           "check_choice",
-           "check_integer",
-           "check_real",
-           "derive_envs",
-           "did_you_mean",
-           "make_batched_env",
-           "register_family",
-           "registered_ids",
-           "split_choices",
+    "BatchedEnv",
+    "EpisodeRecords",
+    "FamilyRecord",
+    "Policy",
+    "SingleEnv",
+    "TorchVectorEnv",
+    "Transition",
+    "check_action",
+    "check_choice",
+    "check_integer",
+    "check_real",
+    "derive_envs",
+    "did_you_mean",
+    "env_class",
+    "family_record",
+    "load_attribute",
+    "make_batched_env",
+    "register_family",
+    "registered_ids",
+    "rollout",
+    "split_choices",
 ]

@@ -24,6 +24,7 @@ import gymnasium
 import numpy as np
 import torch
 
+from tunegym.core.family import FamilyRecord
 from tunegym.core.random import next_episode_seed
 
 State = dict[str, torch.Tensor]
@@ -168,6 +169,9 @@ class BatchedEnv:
     forwarded: ClassVar[tuple[str, ...]] = ()
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
     render_mode: ClassVar[str | None] = None
+    #: What the top floors need about the family (:class:`tunegym.core.family.FamilyRecord`):
+    #: baselines, the default comparison, short-episode kwargs, labels.
+    record: ClassVar[FamilyRecord | None] = None
 
     single_observation_space: gymnasium.spaces.Box
     single_action_space: gymnasium.Space
@@ -180,6 +184,12 @@ class BatchedEnv:
         self.split = split
         self.split_key = SPLIT_KEYS[split]
         self.state: State | None = None
+
+    @property
+    def max_episode_steps(self) -> int:
+        """The most steps an episode of this env can take with its kwargs (every episode
+        ends, terminated or truncated, by then). Families override it."""
+        raise NotImplementedError(f"{type(self).__name__} must define max_episode_steps")
 
     # ----------------------------------------------------------------- hooks
     def initial_state(self, seeds: torch.Tensor) -> State:

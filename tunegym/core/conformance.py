@@ -1,4 +1,4 @@
-"""Checks that a registered env keeps the tunegym contract (DESIGN.md, "The one contract").
+"""Checks that a registered env keeps the tunegym contract (docs/contract.md).
 
 The registry test runs them on every tunegym id, exercise 1's grader on a student's
 env, and anyone adding a family can run them on theirs:

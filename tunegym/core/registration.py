@@ -6,6 +6,9 @@ from typing import Any
 
 import gymnasium
 
+from tunegym.core.batched import BatchedEnv, did_you_mean
+from tunegym.core.family import FamilyRecord
+
 NAMESPACE = "tunegym"
 
 
@@ -30,7 +33,37 @@ def register_family(env_id: str, module: str, family_name: str, kwargs: dict[str
     )
 
 
-def make_batched_env(env_id: str, num_envs: int = 1, **kwargs: Any):
+def env_class(env_id: str) -> type[BatchedEnv]:
+    """The batched class (:class:`tunegym.core.BatchedEnv` subclass) of a registered id,
+    read from its registry entry without building an env.
+
+    Raises:
+        ValueError: naming the id (with a did-you-mean) when it is not a registered
+            tunegym batched env.
+    """
+    if not isinstance(env_id, str) or env_id not in gymnasium.registry:
+        raise ValueError(f"env_id {env_id!r} is not registered"
+                         f"{did_you_mean(env_id, registered_ids())} (tunegym ids: "
+                         f"{', '.join(registered_ids())})")
+    creator = gymnasium.spec(env_id).vector_entry_point
+    if isinstance(creator, str):
+        creator = gymnasium.envs.registration.load_env_creator(creator)
+    batched_class = getattr(creator, "batched_env_class", None)
+    if batched_class is None:
+        raise ValueError(f"env_id {env_id!r} is not a tunegym batched env")
+    return batched_class
+
+
+def family_record(env_id: str) -> FamilyRecord:
+    """The :class:`~tunegym.core.family.FamilyRecord` of a registered id's family."""
+    batched_class = env_class(env_id)
+    if batched_class.record is None:
+        raise ValueError(f"env_id {env_id!r}: its class {batched_class.__name__} declares "
+                         f"no family record")
+    return batched_class.record
+
+
+def make_batched_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> BatchedEnv:
     """The batched env (:class:`tunegym.core.BatchedEnv`, tensors in and out) of a
     registered tunegym id, with ``num_envs`` envs.
 
@@ -39,17 +72,8 @@ def make_batched_env(env_id: str, num_envs: int = 1, **kwargs: Any):
         num_envs: batch size B.
         **kwargs: env kwargs overriding the registered ones (device, split, ...).
     """
-    if env_id not in gymnasium.registry:
-        raise ValueError(f"env_id {env_id!r} is not registered (tunegym ids: "
-                         f"{registered_ids()})")
-    spec = gymnasium.spec(env_id)
-    creator = spec.vector_entry_point
-    if isinstance(creator, str):
-        creator = gymnasium.envs.registration.load_env_creator(creator)
-    batched_class = getattr(creator, "batched_env_class", None)
-    if batched_class is None:
-        raise ValueError(f"env_id {env_id!r} is not a tunegym batched env")
-    return batched_class(num_envs=num_envs, **{**spec.kwargs, **kwargs})
+    batched_class = env_class(env_id)
+    return batched_class(num_envs=num_envs, **{**gymnasium.spec(env_id).kwargs, **kwargs})
 
 
 def registered_ids() -> list[str]:

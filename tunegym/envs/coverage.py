@@ -49,7 +49,7 @@ import gymnasium
 import numpy as np
 import torch
 
-from tunegym.core import BatchedEnv, check_choice, check_integer, derive_envs
+from tunegym.core import BatchedEnv, FamilyRecord, check_choice, check_integer, derive_envs
 from tunegym.core.random import hash_keys, standard_normal, uniform
 from tunegym.simulators.coverage import (
     CappedItems,
@@ -102,6 +102,18 @@ class CoverageEnv(BatchedEnv):
     family = "coverage"
     raw_metric = "objective_value"
     reward_description = "marginal gain of the submodular objective at the cell reached"
+    record = FamilyRecord(
+        name="coverage", title="Coverage (Submodular RL, Prajapat et al., ICLR 2024)",
+        short_episode_kwargs={"horizon": 3},
+        baselines={"greedy": "tunegym.baselines.coverage:greedy_episodes"},
+        comparison=("coverage_subpo", "coverage_modular_ppo"),
+        report="tunegym.reproduce.coverage:report",
+        labels={"SubPO": "SubPO", "PPO": "Modular RL (PPO, additive reward)"})
+
+    @property
+    def max_episode_steps(self) -> int:
+        """Episodes are truncated after ``horizon`` moves."""
+        return self.horizon
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
                  task: str = "coverage_constant", map: str = "open",

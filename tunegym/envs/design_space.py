@@ -32,7 +32,7 @@ import gymnasium
 import numpy as np
 import torch
 
-from tunegym.core import BatchedEnv, check_choice, check_integer, did_you_mean
+from tunegym.core import BatchedEnv, FamilyRecord, check_choice, check_integer, did_you_mean
 
 TARGET_MODES = ("match", "at_most")
 #: Observations are log10(metric / scale), clipped to this range.
@@ -187,6 +187,13 @@ class DesignEnv(BatchedEnv):
 
     family = "architecture_design"
     reward_description = "-(relative distance of the design's metrics to the target spec)"
+    record = FamilyRecord(
+        name="architecture_design", title="Architecture design (ArchGym, Krishnan et al., "
+        "ISCA 2023)",
+        short_episode_kwargs={"horizon": 3},
+        baselines={"default_design": "tunegym.baselines.architecture_design:FixedDesign"},
+        labels={"RandomWalkSearch": "Random walk", "GeneticAlgorithm": "GA",
+                "AntColony": "ACO", "BayesianOptimisation": "BO", "PPO": "PPO"})
     design_space: ClassVar[DesignSpace]
     metric_keys: ClassVar[tuple[str, ...]]
     metric_scales: ClassVar[dict[str, float]]
@@ -219,6 +226,11 @@ class DesignEnv(BatchedEnv):
         self._log_scales = torch.tensor([math.log10(self.metric_scales[key])
                                          for key in self.metric_keys], dtype=torch.float64,
                                         device=self.device)
+
+    @property
+    def max_episode_steps(self) -> int:
+        """Episodes are truncated after ``horizon`` designs."""
+        return self.horizon
 
     # ---------------------------------------------------------------- family hooks
     def default_targets(self) -> dict[str, float]:

@@ -61,7 +61,14 @@ import gymnasium
 import numpy as np
 import torch
 
-from tunegym.core import BatchedEnv, check_choice, check_integer, derive_envs, split_choices
+from tunegym.core import (
+    BatchedEnv,
+    FamilyRecord,
+    check_choice,
+    check_integer,
+    derive_envs,
+    split_choices,
+)
 from tunegym.core.random import choice_index, hash_keys, standard_normal, uniform
 from tunegym.simulators.quantum import (
     GATE_CODES,
@@ -118,8 +125,23 @@ class QuantumArchSearchEnv(BatchedEnv):
 
     family = "quantum_arch_search"
     raw_metric = "energy_error_ha"
+    record = FamilyRecord(
+        name="quantum_arch_search", title="Quantum architecture search (CRLQAS, Patel et "
+        "al., ICLR 2024)",
+        short_episode_kwargs={"max_gates": 3, "optimiser_steps": 5},
+        baselines={"hardware_efficient_ansatz":
+                   "tunegym.baselines.quantum_arch_search:HardwareEfficientAnsatz",
+                   "greedy": "tunegym.baselines.quantum_arch_search:GreedyGate"},
+        comparison=("qas_h2_maskable_ppo",),
+        report="tunegym.reproduce.quantum_arch_search:report",
+        labels={"MaskablePPO": "MaskablePPO"})
     reward_description = ("+5 when the energy error falls below the threshold, -5 when the "
                           "gate budget runs out, else the clipped relative energy improvement")
+
+    @property
+    def max_episode_steps(self) -> int:
+        """An episode ends at the latest when the gate budget ``max_gates`` is spent."""
+        return self.max_gates
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
                  molecule: str = "H2",

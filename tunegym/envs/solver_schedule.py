@@ -52,7 +52,14 @@ import gymnasium
 import numpy as np
 import torch
 
-from tunegym.core import BatchedEnv, check_choice, check_integer, derive_envs, split_choices
+from tunegym.core import (
+    BatchedEnv,
+    FamilyRecord,
+    check_choice,
+    check_integer,
+    derive_envs,
+    split_choices,
+)
 from tunegym.core.random import choice_index, hash_keys, standard_normal
 from tunegym.simulators.diffusion import (
     ESTIMATES,
@@ -116,6 +123,17 @@ class SolverScheduleEnv(BatchedEnv):
 
     family = "solver_schedule"
     raw_metric = "error"
+    record = FamilyRecord(
+        name="solver_schedule", title="Solver schedules (USF, Liu et al., ICLR 2024)",
+        short_episode_kwargs={"nfe": 3, "num_samples": 16},
+        baselines={slug: "tunegym.baselines.solver_schedule:" + attribute for slug, attribute in (
+            ("ddim", "ddim"), ("dpm_solver++(2m)", "dpm_solver_pp_2m"),
+            ("dpm_solver++(3m)", "dpm_solver_pp_3m"), ("unipc_2(bh1)", "unipc_2_bh1"),
+            ("unipc_2(bh2)", "unipc_2_bh2"), ("unip_3(bh1)", "unip_3_bh1"))},
+        comparison=("solver_schedule_ppo",),
+        report="tunegym.reproduce.solver_schedule:report",
+        labels={"PPO": "PPO (one policy, every NFE)",
+                "ScheduleSearch": "S^3-style search"})
     reward_description = "-log(mean distance to the exact ODE solution) at the last step"
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
@@ -143,6 +161,11 @@ class SolverScheduleEnv(BatchedEnv):
         self.single_observation_space = gymnasium.spaces.Box(
             np.zeros(9, dtype=np.float32), np.ones(9, dtype=np.float32))
         self.single_action_space = gymnasium.spaces.MultiDiscrete(list(CHOICES))
+
+    @property
+    def max_episode_steps(self) -> int:
+        """One step per function evaluation of the largest NFE budget."""
+        return self.max_nfe
 
     # ------------------------------------------------------------------ helpers
     def schedule_batch(self, state: dict[str, torch.Tensor]) -> ScheduleBatch:
@@ -307,6 +330,11 @@ class SolverScheduleOneShotEnv(SolverScheduleEnv):
             raise ValueError("reward_shaping must be False for the one-shot env (its one "
                              "step already pays the final reward)")
         self.single_action_space = gymnasium.spaces.MultiDiscrete(list(CHOICES) * self.max_nfe)
+
+    @property
+    def max_episode_steps(self) -> int:
+        """One step plays the whole schedule."""
+        return 1
 
     def transition(self, state, action):
         per_step = action.long().reshape(action.shape[0], self.max_nfe, len(CHOICES))

@@ -35,7 +35,7 @@ import gymnasium
 import numpy as np
 import torch
 
-from tunegym.core import BatchedEnv, check_choice, check_integer, derive_envs
+from tunegym.core import BatchedEnv, FamilyRecord, check_choice, check_integer, derive_envs
 from tunegym.core.random import hash_keys
 from tunegym.simulators.sor import ORDERINGS, solve_sor, solve_ssor_pcg
 from tunegym.simulators.sor_problems import PROBLEMS, ShiftedPoisson, SORProblem
@@ -70,6 +70,15 @@ class SOREnv(BatchedEnv):
     family = "sor"
     raw_metric = "iterations"
     reward_description = "-iterations/max_iters of the solve with the chosen omega"
+    record = FamilyRecord(
+        name="sor", title="SOR (Learning to Relax, Khodak et al., ICLR 2024)",
+        short_episode_kwargs={"sequence_length": 3},
+        baselines={"gauss_seidel": "tunegym.baselines.sor:gauss_seidel",
+                   "young_model_problem": "tunegym.baselines.sor:young_grid_omega",
+                   "instance_optimal": "tunegym.baselines.sor:InstanceOptimal"},
+        comparison=("sor_chebcb",),
+        report="tunegym.reproduce.sor:report",
+        labels={"ChebCB": "ChebCB", "DQN": "DQN"})
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
                  problem: str = "shifted_poisson", variance: str = "high",
@@ -108,6 +117,11 @@ class SOREnv(BatchedEnv):
         else:
             self.single_action_space = gymnasium.spaces.Box(*CONTINUOUS_OMEGA_RANGE, (1,),
                                                             np.float32)
+
+    @property
+    def max_episode_steps(self) -> int:
+        """One step per system of the sequence: ``sequence_length``."""
+        return self.sequence_length
 
     # ------------------------------------------------------------------ hooks
     def initial_state(self, seeds: torch.Tensor) -> dict[str, torch.Tensor]:
