@@ -48,6 +48,16 @@ def test_every_record_baseline_resolves(env_id):
         assert callable(load_attribute(reference))
 
 
+@pytest.mark.parametrize("env_id", tunegym.registered_ids())
+def test_record_comparison_names_configs_of_the_family(env_id):
+    import yaml
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    for name in family_record(env_id).comparison:
+        config = yaml.safe_load((configs / f"{name}.yaml").read_text())
+        assert env_class(config["env"]).family == family_record(env_id).name
+
+
 class FirstAction:
     """Action 0 everywhere (the lowest corner of the action space)."""
 

@@ -46,13 +46,8 @@ class FamilyRecord:
             seed) or, marked by ``episodes = True`` on the callable, a function
             ``play(env_id, seeds (E,) int64) -> EpisodeRecords`` for a baseline that is not
             a per-step policy.
-        comparison: names of the configs (``configs/<name>.yaml``) that ``tunegym
-            reproduce`` trains and ranks for the family's ids by default.
-        report: ``"module:function"`` writing the family's paper table, or None; called by
-            ``tunegym reproduce`` as ``report(env_id, output_dir, num_seeds, seed, device,
-            **env_overrides) -> dict``.
-        labels: {agent name: label} for tables and plots (agent names without an entry
-            are shown as they are).
+        comparison: names of the configs (``configs/<name>.yaml``) the family's ids are
+            compared on by default.
     """
 
     name: str
@@ -60,9 +55,3 @@ class FamilyRecord:
     short_episode_kwargs: Mapping[str, Any] = field(default_factory=dict)
     baselines: Mapping[str, str] = field(default_factory=dict)
     comparison: tuple[str, ...] = ()
-    report: str | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
-
-    def label(self, agent: str) -> str:
-        """The label of ``agent`` in tables and plots."""
-        return self.labels.get(agent, agent)

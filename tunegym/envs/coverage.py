@@ -106,9 +106,7 @@ class CoverageEnv(BatchedEnv):
         name="coverage", title="Coverage (Submodular RL, Prajapat et al., ICLR 2024)",
         short_episode_kwargs={"horizon": 3},
         baselines={"greedy": "tunegym.baselines.coverage:greedy_episodes"},
-        comparison=("coverage_subpo", "coverage_modular_ppo"),
-        report="tunegym.reproduce.coverage:report",
-        labels={"SubPO": "SubPO", "PPO": "Modular RL (PPO, additive reward)"})
+        comparison=("coverage_subpo", "coverage_modular_ppo"))
 
     @property
     def max_episode_steps(self) -> int:

@@ -191,9 +191,7 @@ class DesignEnv(BatchedEnv):
         name="architecture_design", title="Architecture design (ArchGym, Krishnan et al., "
         "ISCA 2023)",
         short_episode_kwargs={"horizon": 3},
-        baselines={"default_design": "tunegym.baselines.architecture_design:FixedDesign"},
-        labels={"RandomWalkSearch": "Random walk", "GeneticAlgorithm": "GA",
-                "AntColony": "ACO", "BayesianOptimisation": "BO", "PPO": "PPO"})
+        baselines={"default_design": "tunegym.baselines.architecture_design:FixedDesign"})
     design_space: ClassVar[DesignSpace]
     metric_keys: ClassVar[tuple[str, ...]]
     metric_scales: ClassVar[dict[str, float]]

@@ -132,9 +132,7 @@ class QuantumArchSearchEnv(BatchedEnv):
         baselines={"hardware_efficient_ansatz":
                    "tunegym.baselines.quantum_arch_search:HardwareEfficientAnsatz",
                    "greedy": "tunegym.baselines.quantum_arch_search:GreedyGate"},
-        comparison=("qas_h2_maskable_ppo",),
-        report="tunegym.reproduce.quantum_arch_search:report",
-        labels={"MaskablePPO": "MaskablePPO"})
+        comparison=("qas_h2_maskable_ppo",))
     reward_description = ("+5 when the energy error falls below the threshold, -5 when the "
                           "gate budget runs out, else the clipped relative energy improvement")
 

@@ -76,9 +76,7 @@ class SOREnv(BatchedEnv):
         baselines={"gauss_seidel": "tunegym.baselines.sor:gauss_seidel",
                    "young_model_problem": "tunegym.baselines.sor:young_grid_omega",
                    "instance_optimal": "tunegym.baselines.sor:InstanceOptimal"},
-        comparison=("sor_chebcb",),
-        report="tunegym.reproduce.sor:report",
-        labels={"ChebCB": "ChebCB", "DQN": "DQN"})
+        comparison=("sor_chebcb",))
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
                  problem: str = "shifted_poisson", variance: str = "high",

@@ -42,15 +42,10 @@ import tunegym
 from tunegym.baselines.architecture_design import FixedDesign
 from tunegym.baselines.coverage import GreedyMarginalGain
 from tunegym.baselines.quantum_arch_search import greedy_search, hardware_efficient_ansatz
-from tunegym.baselines.solver_schedule import (
-    BASELINE_SPACING,
-    FIXED_SOLVERS,
-    fixed_solver_errors,
-)
+from tunegym.baselines.solver_schedule import FIXED_SOLVERS, fixed_solver_episodes
 from tunegym.baselines.sor import FixedOmega, InstanceOptimal
 from tunegym.core import BatchedEnv, check_integer
 from tunegym.core.random import hash_keys, uniform
-from tunegym.envs.solver_schedule import SolverScheduleOneShotEnv
 from tunegym.evaluation.protocol import BASELINE_PREFIX, spec_hash
 from tunegym.simulators.sor import young_optimal_omega
 
@@ -168,18 +163,9 @@ def _qas(play: Callable) -> Baseline:
 def _fixed_solver(solver: str) -> Baseline:
     """The fixed solver ``solver`` at each episode's NFE budget (see module docstring)."""
     def baseline(env_id: str, seeds: torch.Tensor) -> Outcome:
-        env = make_test_env(env_id, seeds.numel())
-        env.reset(seeds)
-        budgets = env.state["nfe"]
-        errors = torch.zeros(seeds.shape[0], dtype=torch.float64, device=env.device)
-        for budget in budgets.unique().tolist():
-            errors = torch.where(budgets == budget,
-                                 fixed_solver_errors(env, solver, BASELINE_SPACING, budget), errors)
-        length = torch.ones_like(budgets) if isinstance(env, SolverScheduleOneShotEnv) else budgets
-        # the env's final reward, float32 as the env pays it
-        episode_return = (-torch.log(errors)).to(torch.float32).to(torch.float64)
-        return {"episode_return": episode_return, "episode_length": length.long(),
-                "raw_metric_value": errors}
+        records = fixed_solver_episodes(solver, env_id, seeds)
+        return {"episode_return": records.returns, "episode_length": records.lengths,
+                "raw_metric_value": records.raw_metric_values}
 
     return baseline
 
