@@ -9,7 +9,7 @@ import platform
 
 import torch
 
-from tunegym.evaluation.bench import check_headline_entry, is_rate
+from tunegym.cli.bench import check_headline_entry, is_rate
 
 
 def cpu_name() -> str:
@@ -59,7 +59,7 @@ def apply_machine_arguments(parser, args) -> torch.device:
 
 def headline_entry(figure: str, unit: str, ours: float, reference: float | None = None,
                    reference_name: str | None = None) -> dict:
-    """One figure of a script's ``headline`` list (see ``tunegym.evaluation.bench``).
+    """One figure of a script's ``headline`` list (see ``tunegym.cli.bench``).
 
     Args:
         figure: short name with units and the setting, e.g.

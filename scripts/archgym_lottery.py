@@ -1,7 +1,7 @@
 """ArchGym's "hyperparameter lottery" on tunegym's two design envs, as one script.
 
     python scripts/archgym_lottery.py [--quick] [--envs dram accelerator]
-        [--agents RandomWalk ...] [--seeds 0 1 2] [--backend local|ray] [--output-dir DIR]
+        [--agents DesignRandomWalk ...] [--seeds 0 1 2] [--backend local|ray] [--output-dir DIR]
 
 Krishnan et al. (ArchGym, ISCA 2023) found that, given a fair hyperparameter sweep,
 every family of search agent reaches designs of similar quality, and that a single
@@ -54,7 +54,7 @@ import torch
 import yaml
 
 from tunegym.evaluation.backends import add_backend_argument
-from tunegym.evaluation.io import (
+from tunegym.io import (
     markdown_table,
     pyplot,
     save_figure,
@@ -85,7 +85,7 @@ class AgentSweep:
 
 QUICK_SEARCH = {"timesteps": 64, "num_envs": 16}
 GRIDS = {
-    "RandomWalk": AgentSweep("random_walk", {"agent_kwargs.mode": ["uniform", "local"]},
+    "DesignRandomWalk": AgentSweep("random_walk", {"agent_kwargs.mode": ["uniform", "local"]},
                              quick=QUICK_SEARCH),
     "GeneticAlgorithm": AgentSweep(
         "genetic_algorithm", {"agent_kwargs.population_size": [16, 64],

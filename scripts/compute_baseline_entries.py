@@ -26,7 +26,7 @@ import torch
 
 import tunegym
 from tunegym.evaluation.baseline_policies import baseline_names, play_baseline
-from tunegym.evaluation.io import write_text_atomically
+from tunegym.io import write_text_atomically
 from tunegym.evaluation.leaderboard import SHIPPED_ENTRIES
 
 DEFAULT_SEEDS = 10

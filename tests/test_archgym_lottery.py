@@ -15,7 +15,7 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "archgym_lottery.py"
 ENVS = ("dram", "accelerator")
-AGENTS = ("RandomWalk", "AntColony")
+AGENTS = ("DesignRandomWalk", "AntColony")
 
 
 def load_script():
@@ -61,7 +61,7 @@ def test_the_figures_are_the_sweep_rows_best_rewards(lottery, env, agent):
     output, _ = lottery
     sweep_dir = output / env / agent
     rows = [json.loads(line) for line in (sweep_dir / "sweep.jsonl").read_text().splitlines()]
-    assert len(rows) == {"RandomWalk": 2, "AntColony": 4}[agent]      # settings x 1 seed
+    assert len(rows) == {"DesignRandomWalk": 2, "AntColony": 4}[agent]      # settings x 1 seed
     for row in rows:        # the row's figure is the run's own summary's best_reward
         summary = json.loads((sweep_dir / row["slug"] / "seed_0" / "summary.json").read_text())
         assert summary["env_steps"] == 64                                  # the quick budget

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tunegym.cli import main
-from tunegym.evaluation.bench import (
+from tunegym.cli.bench import (
     BENCHMARKS,
     HEADLINE_KEYS,
     MACHINE_KEYS,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tunegym.evaluation.bench import (
+from tunegym.cli.bench import (
     BENCHMARKS,
     BENCHMARKS_DIRECTORY,
     check_headline_entry,

@@ -22,8 +22,8 @@ import tunegym  # noqa: F401  (registers the env ids)
 from tunegym.agents.design_search import (
     AntColony,
     BayesianOptimisation,
+    DesignRandomWalk,
     GeneticAlgorithm,
-    RandomWalk,
     run_search,
 )
 from tunegym.core import BatchedEnv
@@ -100,13 +100,13 @@ def best_rewards(agent_class, hyperparameters: tuple, evaluations: int, batch_si
 def check_search(agent_class, hyperparameters: dict, evaluations: int, batch_size: int):
     found, optimum = best_rewards(agent_class, tuple(hyperparameters.items()), evaluations,
                                   batch_size)
-    uniform_found, _ = best_rewards(RandomWalk, (), evaluations, batch_size)
+    uniform_found, _ = best_rewards(DesignRandomWalk, (), evaluations, batch_size)
     assert found == pytest.approx(optimum, abs=1e-6)
     assert statistics.median(found) > statistics.median(uniform_found) + 0.5
 
 
 @pytest.mark.parametrize(("agent_class", "hyperparameters"), [
-    (RandomWalk, {"mode": "local"}),
+    (DesignRandomWalk, {"mode": "local"}),
     (GeneticAlgorithm, {}),
     (AntColony, {}),
 ], ids=["random_walk_local", "genetic_algorithm", "ant_colony"])
@@ -123,8 +123,8 @@ def test_bayesian_optimisation_finds_optimum_and_beats_uniform():
 def agent_factories() -> dict:
     """name -> (nvec, start, seed) -> agent, with small generations so they complete."""
     factories = {
-        "uniform": lambda nvec, start, seed: RandomWalk(nvec, start, seed),
-        "local": lambda nvec, start, seed: RandomWalk(nvec, start, seed, mode="local",
+        "uniform": lambda nvec, start, seed: DesignRandomWalk(nvec, start, seed),
+        "local": lambda nvec, start, seed: DesignRandomWalk(nvec, start, seed, mode="local",
                                                       step_probability=0.3),
         "genetic": lambda nvec, start, seed: GeneticAlgorithm(nvec, start, seed,
                                                               population_size=3, elitism=1),
@@ -185,7 +185,7 @@ def test_ant_colony_pheromone_stays_a_distribution_per_knob():
 
 
 def test_from_space_reads_discrete_and_multidiscrete_spaces():
-    discrete = RandomWalk.from_space(gymnasium.spaces.Discrete(7, start=2))
+    discrete = DesignRandomWalk.from_space(gymnasium.spaces.Discrete(7, start=2))
     assert discrete.nvec.tolist() == [7] and discrete.start.tolist() == [2]
     grid = gymnasium.spaces.MultiDiscrete(np.array([[2, 3], [4, 5]]),
                                           start=np.array([[0, 1], [-1, 0]]))
@@ -212,9 +212,9 @@ def test_same_seed_same_search(name):
 
 # ------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(("agent_class", "kwargs", "name"), [
-    (RandomWalk, {"mode": "greedy"}, "mode"),
-    (RandomWalk, {"mode": "local", "step_probability": 0.0}, "step_probability"),
-    (RandomWalk, {"seed": -1}, "seed"),
+    (DesignRandomWalk, {"mode": "greedy"}, "mode"),
+    (DesignRandomWalk, {"mode": "local", "step_probability": 0.0}, "step_probability"),
+    (DesignRandomWalk, {"seed": -1}, "seed"),
     (GeneticAlgorithm, {"population_size": 1}, "population_size"),
     (GeneticAlgorithm, {"tournament_size": 0}, "tournament_size"),
     (GeneticAlgorithm, {"crossover_rate": 1.5}, "crossover_rate"),
@@ -251,8 +251,8 @@ def test_bayesian_optimisation_without_botorch_says_how_to_install(monkeypatch):
 
 
 @pytest.mark.parametrize(("call", "name"), [
-    (lambda agent: RandomWalk([0, 3]), "nvec"),
-    (lambda agent: RandomWalk([2, 3], start=[0]), "start"),
+    (lambda agent: DesignRandomWalk([0, 3]), "nvec"),
+    (lambda agent: DesignRandomWalk([2, 3], start=[0]), "start"),
     (lambda agent: agent.ask(0), "count"),
     (lambda agent: agent.tell(torch.tensor([[0, 0]]), torch.tensor([1.0, 2.0])), "rewards"),
     (lambda agent: agent.tell(torch.tensor([[0, 3]]), torch.tensor([1.0])), "designs"),
@@ -262,11 +262,11 @@ def test_bayesian_optimisation_without_botorch_says_how_to_install(monkeypatch):
 ])
 def test_bad_agent_input_raises_naming_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
-        call(RandomWalk([2, 3]))
+        call(DesignRandomWalk([2, 3]))
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [
-    ({"agent": RandomWalk([3, 3])}, "agent"),
+    ({"agent": DesignRandomWalk([3, 3])}, "agent"),
     ({"evaluations": 0}, "evaluations"),
     ({"batch_size": 5}, "batch_size"),
     ({"seed": -2}, "seed"),
@@ -274,7 +274,7 @@ def test_bad_agent_input_raises_naming_the_argument(call, name):
 ])
 def test_bad_run_search_arguments_raise_naming_the_argument(kwargs, name):
     env = TargetSpecEnv(4)
-    arguments = {"agent": RandomWalk.from_space(env.single_action_space), "env": env,
+    arguments = {"agent": DesignRandomWalk.from_space(env.single_action_space), "env": env,
                  "evaluations": 8, **kwargs}
     with pytest.raises(ValueError, match=name):
         run_search(**arguments)
@@ -310,7 +310,7 @@ def test_run_search_on_a_multistep_discrete_env_resets_ended_episodes():
     # first step of a fresh episode with the same seed.
     env_kwargs = {"max_gates": 2, "optimiser_steps": 5}
     env = QuantumArchSearchEnv(4, **env_kwargs)
-    agent = RandomWalk.from_space(env.single_action_space, seed=2)
+    agent = DesignRandomWalk.from_space(env.single_action_space, seed=2)
     result = run_search(agent, env, evaluations=12, seed=7)
     assert result.designs.shape == (12,)
     fresh = QuantumArchSearchEnv(4, **env_kwargs)

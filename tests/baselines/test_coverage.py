@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tunegym.baselines.coverage import GreedyMarginalGain, RandomWalk, brute_force_optimum
+from tunegym.baselines.coverage import GreedyMarginalGain, RandomMoves, brute_force_optimum
 from tunegym.envs.coverage import CoverageEnv
 
 
@@ -29,7 +29,7 @@ def test_brute_force_optimum_bounds_greedy_and_random(task):
         greedy_env = CoverageEnv(num_envs=1, **kwargs)
         greedy = episode_return(greedy_env, GreedyMarginalGain(greedy_env), torch.tensor([seed]))
         random_env = CoverageEnv(num_envs=32, **kwargs)
-        walks = episode_return(random_env, RandomWalk(32), torch.full((32,), seed))
+        walks = episode_return(random_env, RandomMoves(32), torch.full((32,), seed))
         assert greedy.item() <= best + 1e-9
         assert walks.max().item() <= best + 1e-9
 
@@ -47,7 +47,7 @@ def test_greedy_beats_random_walk_on_the_test_split():
     seeds = torch.arange(32)
     env = CoverageEnv(num_envs=32, split="test")
     greedy = episode_return(env, GreedyMarginalGain(env), seeds).mean()
-    walks = episode_return(env, RandomWalk(32), seeds).mean()
+    walks = episode_return(env, RandomMoves(32), seeds).mean()
     assert greedy > 2.0 * walks
 
 

@@ -1,6 +1,5 @@
 """The leaderboard: baseline policies, anchors, aggregates, outputs, refusals, replay."""
 
-import argparse
 import base64
 import importlib.util
 import json
@@ -16,26 +15,21 @@ import pytest
 import torch
 
 import tunegym
-from tunegym.core import check_action
+from tunegym.baselines.random import random_actions
+from tunegym.cli import main
+from tunegym.core import check_action, make_batched_env, spec_hash
 from tunegym.evaluation import leaderboard
-from tunegym.evaluation.baseline_policies import (
-    RANDOM,
-    baseline_names,
-    make_test_env,
-    play_baseline,
-    random_actions,
-)
+from tunegym.evaluation.baseline_policies import baseline_names, play_baseline
 from tunegym.evaluation.leaderboard import (
     SHIPPED_ENTRIES,
-    add_leaderboard_parser,
     build_leaderboard,
     compute_anchors,
     load_shipped_entries,
     read_html_table,
-    run_leaderboard,
     score_agents,
 )
-from tunegym.evaluation.protocol import FIELDS, spec_hash, validate
+from tunegym.evaluation.protocol import validate
+from tunegym.evaluation.rows import FIELDS, RANDOM
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -101,12 +95,12 @@ def test_baseline_rows_have_the_protocol_format_and_replay_in_any_batch():
                                    "baseline:young_model_problem", "baseline:instance_optimal")
     with pytest.raises(ValueError, match="agent must be one of"):
         play_baseline(COVERAGE, "baseline:oracle", [0])
-    with pytest.raises(ValueError, match="env_id must be one of"):
+    with pytest.raises(ValueError, match="is not registered"):
         play_baseline("tunegym/Nope-v0", RANDOM, [0])
 
 
 def test_random_actions_are_legal():
-    env = make_test_env("tunegym/QuantumArchSearch-v0", 16)
+    env = make_batched_env("tunegym/QuantumArchSearch-v0", 16, split="test")
     env.reset(torch.arange(16))
     last_action = env.state["last_action"].clone()
     last_action[:, :2] = 0                 # the last gate was action 0, CNOT(0, 1)
@@ -114,7 +108,7 @@ def test_random_actions_are_legal():
     masks = env.action_masks()
     actions = random_actions(env, 1)
     assert not bool(masks[:, 0].any()) and bool(masks[torch.arange(16), actions].all())
-    solver = make_test_env("tunegym/SolverSchedule-v0", 8)
+    solver = make_batched_env("tunegym/SolverSchedule-v0", 8, split="test")
     solver.reset(torch.arange(8))
     draws = random_actions(solver, 0)
     check_action(solver.single_action_space, draws, 8)
@@ -295,19 +289,15 @@ def test_writes_are_atomic_and_bad_input_is_refused(synthetic, tmp_path, monkeyp
 def test_command_line(synthetic, tmp_path, capsys, monkeypatch):
     folder, results, _ = synthetic
     monkeypatch.setattr(leaderboard, "SHIPPED_ENTRIES", folder / "shipped.jsonl")
-    parser = argparse.ArgumentParser()
-    add_leaderboard_parser(parser.add_subparsers(dest="command"))
-    arguments = parser.parse_args(["leaderboard", str(results), "--output-dir",
-                                   str(tmp_path / "cli"), "--reps", "20", "--no-shipped",
-                                   "--against", "baseline:weak"])
-    assert run_leaderboard(arguments) == 0
+    assert main(["leaderboard", str(results), "--output-dir", str(tmp_path / "cli"),
+                 "--reps", "20", "--no-shipped", "--against", "baseline:weak"]) == 0
     assert f"| mine | 2/{len(tunegym.registered_ids())} | 8 |" in capsys.readouterr().out
     report = json.loads((tmp_path / "cli" / "leaderboard.json").read_text())
     assert report["against"] == "baseline:weak" and not report["include_shipped"]
     # weak scores 1/3 everywhere: mine wins 6 of 8 episodes outright, ties none
     assert by_agent(report)["mine"]["probability_of_improvement"]["point"] == pytest.approx(0.75)
     with pytest.raises(SystemExit, match="tunegym leaderboard: against must be one of"):
-        run_leaderboard(parser.parse_args(["leaderboard", "--against", "nobody"]))
+        main(["leaderboard", "--against", "nobody"])
 
 
 def chromium():

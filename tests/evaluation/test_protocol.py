@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from tunegym.evaluation.protocol import FIELDS, evaluate, validate
+from tunegym.evaluation.protocol import evaluate, validate
+from tunegym.evaluation.rows import FIELDS
 from tunegym.training import TrainConfig, train
 
 

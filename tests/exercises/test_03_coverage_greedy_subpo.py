@@ -13,7 +13,7 @@ import torch
 
 from tests.exercises.variants import SOLUTIONS, write_variant
 from tunegym.agents.subpo import SubPO
-from tunegym.baselines.coverage import GreedyMarginalGain, RandomWalk
+from tunegym.baselines.coverage import GreedyMarginalGain, RandomMoves
 from tunegym.envs.coverage import CoverageEnv
 from tunegym.exercises import coverage_greedy_subpo as grader
 from tunegym.exercises.grading import Grade, Measurement, load_student_module
@@ -114,7 +114,7 @@ def square_gain(weights, covered, free, row, column, action, footprint) -> float
 def test_gain_reference_agrees_with_python_sets(kwargs):
     env = CoverageEnv(num_envs=4, split="test", **kwargs)
     observation = env.reset(torch.arange(4))
-    walker = RandomWalk(4, seed=1)
+    walker = RandomMoves(4, seed=1)
     for _ in range(12):
         observation = env.step(walker.act(observation))[0]
     expected = GreedyMarginalGain(env).one_step_gains()

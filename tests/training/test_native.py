@@ -4,16 +4,16 @@ lost steps, and its checkpoint plays as a policy."""
 
 import copy
 
-import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import tunegym
 from tunegym.agents.bandits import ChebCB, TsallisINF
+from tunegym.agents.policies import load_policy
 from tunegym.agents.subpo import SubPO
+from tunegym.core import rollout
 from tunegym.training import TrainConfig, train
-from tunegym.training.native import NativePolicy
 
 SOR = {"env": "tunegym/SOR-v0", "num_envs": 3, "env_kwargs": {"sequence_length": 5}}
 RUN_SEED_STRIDE = 1_000_000_007  # the native runner's episode seeds: seed * stride + steps
@@ -89,28 +89,28 @@ def test_a_subpo_run_equals_train_steps_by_hand(tmp_path):
 def test_a_bandit_checkpoint_plays_online_and_replays(tmp_path):
     config = TrainConfig.from_mapping({**SOR, "agent": "EXP3", "timesteps": 15}, name="exp3")
     train(config, output_dir=tmp_path)
-    policy = NativePolicy.load(tmp_path / "exp3" / "seed_0" / "checkpoint.pt")
+    factory, summary = load_policy(tmp_path / "exp3" / "seed_0" / "checkpoint.pt")
+    assert summary["agent"] == "EXP3"
+    policies = []
 
-    def episode(seed):
-        import gymnasium
+    def make(env):
+        policies.append(factory(env))
+        return policies[-1]
 
-        env = gymnasium.make("tunegym/SOR-v0", sequence_length=5, split="test")
-        observation, _ = env.reset(seed=seed)
-        policy.start_episode(seed)
-        actions, done = [], False
-        while not done:
-            action, _ = policy.predict(observation)
-            next_observation, reward, terminated, truncated, _ = env.step(action)
-            policy.observe(observation, action, reward)
-            observation, done = next_observation, terminated or truncated
-            actions.append(int(action))
-        return actions
+    def returns(seeds):
+        return rollout("tunegym/SOR-v0", make, seeds, env_kwargs={"sequence_length": 5},
+                       trace=("omega",))
 
-    assert episode(3) == episode(3)
-    before = copy.deepcopy(policy.trained.cumulative_loss_estimates)
-    episode(4)
-    # Learning during an episode never leaks into the next one's starting state.
-    torch.testing.assert_close(policy.trained.cumulative_loss_estimates, before)
+    alone = returns([3])
+    before = copy.deepcopy(policies[0].trained.cumulative_loss_estimates)
+    batched = returns([4, 3])
+    # an episode replays exactly, alone or beside another (each copy has its own generator)
+    torch.testing.assert_close(batched.trace["omega"][:, 1], alone.trace["omega"][:, 0])
+    assert batched.returns[1] == alone.returns[0]
+    # it learns online: the second half of the sequence is played by an updated copy
+    assert policies[1].copies[1].cumulative_loss_estimates.ne(before).any()
+    # learning during an episode never leaks into the trained state the next one starts from
+    torch.testing.assert_close(policies[1].trained.cumulative_loss_estimates, before)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -119,7 +119,7 @@ def test_a_bandit_checkpoint_plays_online_and_replays(tmp_path):
     ({"agent": "ChebCB", "env": "tunegym/SORHeat-v0", "env_kwargs": {},
       "curriculum": {"initial": 0.1}}, "'curriculum' applies to SB3 agents"),
     ({"agent": "ScheduleSearch", "env": "tunegym/SolverSchedule-v0", "env_kwargs": {}},
-     r"ScheduleSearch needs a solver_schedule env \(one-shot\)"),
+     r"ScheduleSearch needs a solver_schedule \(OneShot\) env"),
     ({"agent": "TsallisINF", "env": "tunegym/SolverScheduleOneShot-v0", "env_kwargs": {}},
      "TsallisINF cannot act on"),
     ({"agent": "ChebCBB"}, "unknown agent 'ChebCBB'; did you mean 'ChebCB'"),
@@ -137,9 +137,9 @@ def test_schedule_search_runs_within_its_budget(tmp_path):
               "timesteps": 2 * (8 + 2 * 4)}
     (summary,) = train(TrainConfig.from_mapping(values, name="s3"), output_dir=tmp_path)
     assert summary["env_steps"] <= values["timesteps"]
-    policy = NativePolicy.load(tmp_path / "s3" / "seed_0" / "checkpoint.pt")
-    action, _ = policy.predict(np.zeros(9, dtype=np.float32))
-    assert action.tolist() == summary["best_design"]
+    factory, _ = load_policy(tmp_path / "s3" / "seed_0" / "checkpoint.pt")
+    env = tunegym.make_batched_env(values["env"], 2, **values["env_kwargs"])
+    assert factory(env).act(env.reset(torch.arange(2))).tolist() == [summary["best_design"]] * 2
     with pytest.raises(ValueError, match="must cover the 8 initial schedules"):
         train(TrainConfig.from_mapping({**values, "timesteps": 4}, name="s3"),
               output_dir=tmp_path)

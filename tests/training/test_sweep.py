@@ -2,14 +2,14 @@
 an interrupted sweep resumes; grid keys are validated like config keys; the report
 shows the spread; ``tunegym sweep`` parses typed grid values."""
 
-import argparse
 import json
 
 import pytest
 
 from tests.evaluation.test_backends import ray_cluster  # noqa: F401  (a module fixture)
+from tunegym.cli import main
 from tunegym.training import TrainConfig
-from tunegym.training.sweep import add_sweep_parser, parse_grid, run_sweep, sweep
+from tunegym.training.sweep import parse_grid, sweep
 
 TINY = {"env": "tunegym/Coverage-v0", "env_kwargs": {"horizon": 3}, "agent": "PPO",
         "timesteps": 192, "num_envs": 4, "agent_kwargs": {"n_steps": 16, "batch_size": 32}}
@@ -125,11 +125,8 @@ def test_grid_values_are_typed():
 def test_the_sweep_command(tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text(json.dumps(TINY))      # JSON is YAML
-    parser = argparse.ArgumentParser()
-    add_sweep_parser(parser.add_subparsers(dest="command"))
-    arguments = parser.parse_args(["sweep", str(config), "--grid", "timesteps=64,128",
-                                   "--output-dir", str(tmp_path / "out")])
-    assert run_sweep(arguments) == 0
+    assert main(["sweep", str(config), "--grid", "timesteps=64,128",
+                 "--output-dir", str(tmp_path / "out")]) == 0
     assert "| timesteps=128 | 1/1 |" in capsys.readouterr().out
     rows = [json.loads(line) for line in (tmp_path / "out" / "sweep.jsonl").read_text()
             .splitlines()]

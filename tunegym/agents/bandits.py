@@ -301,6 +301,11 @@ class BanditAgent:
         rewards = self._check_rewards(rewards)
         self._learn(context, actions, -rewards)
 
+    def observe(self, transition: Any) -> None:
+        """:meth:`update` from a :class:`tunegym.core.Transition` (the rollout's learner
+        hook): the observation acted on, the arms played, the rewards."""
+        self.update(transition.observation, transition.action, transition.reward)
+
     def select_copy(self, index: int) -> BanditAgent:
         """A one-copy agent (B = 1) that continues copy ``index``'s learned state and
         hyperparameters, with this agent's generator state (e.g. a learner trained on

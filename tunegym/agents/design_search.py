@@ -10,7 +10,7 @@ knob, nvec = (n,)).
 
 Agents
 ------
-:class:`RandomWalk`
+:class:`DesignRandomWalk`
     ArchGym's random walker. ``mode="uniform"`` draws every design uniformly (random
     search); ``mode="local"`` walks from the incumbent (the best design told so far):
     each knob moves to another value with probability ``step_probability``, at least
@@ -64,9 +64,9 @@ from tunegym.core.registration import make_batched_env
 __all__ = [
     "AntColony",
     "BayesianOptimisation",
+    "DesignRandomWalk",
     "DesignSearchAgent",
     "GeneticAlgorithm",
-    "RandomWalk",
     "SearchResult",
     "run_search",
 ]
@@ -257,7 +257,7 @@ class _GenerationalAgent(DesignSearchAgent):
 
 
 # -------------------------------------------------------------------------- agents
-class RandomWalk(DesignSearchAgent):
+class DesignRandomWalk(DesignSearchAgent):
     """ArchGym's random walker, uniform or local (see module docstring).
 
     Args:

@@ -14,7 +14,7 @@ from tunegym.envs.coverage import NUM_ACTIONS, CoverageEnv
 from tunegym.simulators.coverage import step_positions
 
 
-class RandomWalk:
+class RandomMoves:
     """Uniformly random moves.
 
     Args:
@@ -70,6 +70,12 @@ class GreedyMarginalGain:
 
     def update(self, observation, actions, rewards) -> None:
         """No learning."""
+
+
+def final_values(env: CoverageEnv, seeds: torch.Tensor, policy) -> torch.Tensor:
+    """F(S) (B,) float64 of the visited cells at the end of one episode per seed (B,) of
+    ``env`` (num_envs = B), played by ``policy`` (a :class:`tunegym.core.Policy`)."""
+    return rollout(env, policy, seeds).raw_metric_values
 
 
 def greedy_episodes(env_id: str, seeds: torch.Tensor) -> EpisodeRecords:

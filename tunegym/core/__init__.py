@@ -17,10 +17,12 @@ from tunegym.core.registration import (
     make_batched_env,
     register_family,
     registered_ids,
+    spec_hash,
 )
-from tunegym.core.rollout import EpisodeRecords, Policy, Transition, rollout
+from tunegym.core.rollout import ActFunction, EpisodeRecords, Policy, Transition, rollout
 
 __all__ = [
+    "ActFunction",
     "BatchedEnv",
     "EpisodeRecords",
     "FamilyRecord",
@@ -41,5 +43,6 @@ __all__ = [
     "register_family",
     "registered_ids",
     "rollout",
+    "spec_hash",
     "split_choices",
 ]

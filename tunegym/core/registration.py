@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import gymnasium
@@ -80,3 +81,9 @@ def registered_ids() -> list[str]:
     """Every registered tunegym id, sorted."""
     return sorted(env_id for env_id in gymnasium.registry
                   if env_id.startswith(NAMESPACE + "/"))
+
+
+def spec_hash(env_id: str) -> str:
+    """SHA-256 (hex) of the registered ``EnvSpec`` JSON of ``env_id``: result rows carry it,
+    so a row recorded under another spec is recognised as not comparable."""
+    return hashlib.sha256(gymnasium.spec(env_id).to_json().encode()).hexdigest()

@@ -35,6 +35,14 @@ class Policy(Protocol):
         """Actions (B, *action_shape) for observations (B, *obs_shape)."""
 
 
+class ActFunction:
+    """A plain function ``act(observation (B, *obs_shape)) -> action (B, *action_shape)``
+    as a :class:`Policy` (a bare callable passed to :func:`rollout` is a factory)."""
+
+    def __init__(self, act: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.act = act
+
+
 @dataclass(frozen=True)
 class Transition:
     """One batched step, as a learner's ``observe`` receives it: every tensor (B, ...)."""

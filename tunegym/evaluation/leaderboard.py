@@ -1,7 +1,7 @@
 """``tunegym leaderboard``: normalised scores of every agent across the registered envs.
 
 :func:`build_leaderboard` reads result files of ``tunegym evaluate`` (JSONL, one row
-per test episode, fields :data:`tunegym.evaluation.protocol.FIELDS`), adds the shipped
+per test episode, fields :data:`tunegym.evaluation.rows.FIELDS`), adds the shipped
 baseline entries (``tunegym/evaluation/data/baseline_entries.jsonl``, written by
 ``scripts/compute_baseline_entries.py``) unless told not to, and scores every episode.
 
@@ -39,31 +39,20 @@ header, per-env plots embedded as PNG), ``performance_profile.png``,
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import io
-import json
-import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 from html.parser import HTMLParser
 from importlib.metadata import version
-from numbers import Real
 from pathlib import Path
 
 import numpy as np
 
 from tunegym.core import check_integer
-from tunegym.core.registration import registered_ids
-from tunegym.evaluation.baseline_policies import RANDOM
-from tunegym.evaluation.io import (
-    markdown_table,
-    pyplot,
-    write_atomically,
-    write_json_atomically,
-)
-from tunegym.evaluation.protocol import BASELINE_PREFIX, FIELDS, spec_hash
+from tunegym.core.registration import registered_ids, spec_hash
+from tunegym.evaluation.rows import BASELINE_PREFIX, RANDOM, read_rows, stale_reason
 from tunegym.evaluation.scores import (
     iqm,
     mean,
@@ -73,6 +62,12 @@ from tunegym.evaluation.scores import (
     performance_profile_ci,
     probability_of_improvement_ci,
     stratified_bootstrap_ci,
+)
+from tunegym.io import (
+    markdown_table,
+    pyplot,
+    write_atomically,
+    write_json_atomically,
 )
 
 SHIPPED_ENTRIES = Path(__file__).with_name("data") / "baseline_entries.jsonl"
@@ -94,55 +89,25 @@ class Anchor:
     episodes: int
 
 
-def _stale(row: dict, installed: str, spec_hashes: dict[str, str]) -> str | None:
-    """Why a row's score is not comparable with this install's, or None."""
-    if row["tunegym_version"] != installed:
-        return f"recorded with tunegym {row['tunegym_version']}, this is {installed}"
-    if row["env_spec_sha256"] != spec_hashes[row["env_id"]]:
-        return f"recorded with another env spec of {row['env_id']}"
-    return None
-
-
 def _read_rows(path: Path, stale: dict[str, str] | None) -> list[tuple[str, dict]]:
     """Rows of ``path`` (see :func:`load_rows`); with a dict ``stale``, rows of another
     version or env spec, or of an unregistered env, are left out instead of refused,
     ``stale`` recording {env: why} for the registered ones."""
-    if not path.is_file():
-        raise ValueError(f"results file {str(path)!r} does not exist")
-    installed = version("tunegym")
     spec_hashes = {env_id: spec_hash(env_id) for env_id in registered_ids()}
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"results file {str(path)!r} line {number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{where} is not a JSON row ({error})") from error
-        missing = [name for name in FIELDS if not isinstance(row, dict) or name not in row]
-        if missing:
-            raise ValueError(f"{where} lacks {missing}")
+    for where, row in read_rows(path):
         if row["env_id"] not in spec_hashes:
             if stale is not None:
                 continue
             raise ValueError(f"{where} has env_id {row['env_id']!r}; it must be one of "
                              f"{sorted(spec_hashes)}")
-        reason = _stale(row, installed, spec_hashes)
+        reason = stale_reason(row, spec_hashes)
         if reason is not None:
             if stale is None:
                 raise ValueError(f"{where} was {reason}: its score is not comparable; "
                                  f"re-run `tunegym evaluate`")
             stale[row["env_id"]] = reason
             continue
-        if not isinstance(row["agent"], str) or not row["agent"]:
-            raise ValueError(f"{where} has agent {row['agent']!r}; it must be a non-empty "
-                             f"string")
-        value = row["episode_return"]
-        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-            raise ValueError(f"{where} has episode_return {value!r}; it must be a finite "
-                             f"number")
-        check_integer(f"seed ({where})", row["seed"], minimum=0)
         rows.append((where, row))
     return rows
 
@@ -673,35 +638,3 @@ def build_leaderboard(result_paths: list[str | Path], output_dir: str | Path = "
                          lambda temporary, data=data: temporary.write_bytes(data))
     write_json_atomically(output_dir / "leaderboard.json", report)
     return report
-
-
-def add_leaderboard_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``tunegym leaderboard RESULTS... [--output-dir] [--no-shipped] [--against]
-    [--reps]`` to an argparse subparsers object; returns the parser."""
-    parser = subparsers.add_parser(
-        "leaderboard", help="normalised scores of evaluated agents and the shipped "
-        "baselines: markdown, HTML, plots, JSON")
-    parser.add_argument("results", nargs="*",
-                        help="JSONL files of `tunegym evaluate` (none: the shipped "
-                             "baselines alone)")
-    parser.add_argument("--output-dir", default="leaderboard")
-    parser.add_argument("--no-shipped", action="store_true",
-                        help="leave the shipped baseline entries out of the ranking (they "
-                             "still anchor the scores)")
-    parser.add_argument("--against", default=RANDOM,
-                        help=f"agent for the probability of improvement (default {RANDOM})")
-    parser.add_argument("--reps", type=int, default=2000, help="bootstrap replicates")
-    return parser
-
-
-def run_leaderboard(arguments: argparse.Namespace) -> int:
-    """Run ``tunegym leaderboard`` from parsed arguments; prints the markdown table."""
-    try:
-        report = build_leaderboard(arguments.results, arguments.output_dir,
-                                   include_shipped=not arguments.no_shipped,
-                                   against=arguments.against, reps=arguments.reps)
-    except ValueError as error:
-        raise SystemExit(f"tunegym leaderboard: {error}") from error
-    print(Path(report["files"][0]).read_text())
-    print(f"wrote {', '.join(report['files'])}")
-    return 0

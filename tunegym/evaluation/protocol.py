@@ -1,112 +1,48 @@
 """The evaluation protocol: ``tunegym evaluate`` and ``tunegym validate``.
 
-:func:`evaluate` plays a trained agent (an SB3 / sb3-contrib checkpoint written by
-``tunegym train``) on the env's **test** split, one episode per seed
-0..``num_seeds``-1 (default 10), acting deterministically (with the action mask where
-the env has one), and writes one row per episode to ``<output>.jsonl`` and
-``<output>.csv`` (atomically):
-
-``env_id``, ``env_spec_sha256`` (of the registered ``EnvSpec`` JSON with the agent's
-env kwargs), ``tunegym_version``, ``agent``, ``checkpoint``, ``seed``, ``instance_id``
-(the episode seed the env reports), ``episode_return``, ``episode_length``,
-``raw_metric`` (its name, e.g. ``iterations``) and ``raw_metric_value`` (at the episode's
-end), ``wall_seconds``.
+:func:`evaluate` plays a trained agent (a checkpoint written by ``tunegym train``, loaded
+by :func:`tunegym.agents.policies.load_policy`) on the env's **test** split, one episode
+per seed 0..``num_seeds``-1 (default 10), all in one batched :func:`tunegym.core.rollout`,
+and writes one row per episode (:mod:`tunegym.evaluation.rows`) to ``<output>.jsonl`` and
+``<output>.csv``, atomically: an interrupted evaluation leaves no partial results.
 
 An agent trained with env kwargs other than the registered id's (say a smaller grid)
 is refused: its scores would not be comparable with the leaderboard's.
 
-The files are written whole or not at all (temporary file, then rename), so an
-interrupted evaluation leaves no partial results; rerun it.
-
-:func:`validate` replays every row (same checkpoint, env and seed) and reports the rows
-whose return differs by more than ``tolerance``, or that were recorded with another
-tunegym version or env spec (not replayed); a corrupt file or row is an error naming
-its line. Rows of an ``agent`` named ``baseline:...`` (checkpoint null, see
-:mod:`tunegym.evaluation.baseline_policies`) are replayed by re-running that baseline on
-their seeds, one batch per (env, baseline).
+:func:`validate` replays every row (same checkpoint, env and seed; the rows of one
+checkpoint in one rollout) and reports the rows whose return differs by more than
+``tolerance``, or that were recorded with another tunegym version or env spec (not
+replayed); a corrupt file or row is an error naming its line. Rows of an ``agent`` named
+``baseline:...`` (checkpoint null, see :mod:`tunegym.evaluation.baseline_policies`) are
+replayed by re-running that baseline on their seeds, one batch per (env, baseline).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import importlib
 import inspect
-import io
-import json
-import time
-from importlib.metadata import version
 from pathlib import Path
 
-import gymnasium
-import numpy as np
+import torch
 
-from tunegym.core import check_integer
-from tunegym.evaluation.io import write_text_atomically
-from tunegym.training.config import SB3_AGENTS
-from tunegym.training.native import NATIVE_AGENTS, NativePolicy
-
-#: Agent names of the shipped baselines start with this (see
-#: :mod:`tunegym.evaluation.baseline_policies`); their rows have no checkpoint.
-BASELINE_PREFIX = "baseline:"
-FIELDS = ("env_id", "env_spec_sha256", "tunegym_version", "agent", "checkpoint", "seed",
-          "instance_id", "episode_return", "episode_length", "raw_metric",
-          "raw_metric_value", "wall_seconds")
-
-
-def _load_agent(checkpoint: Path):
-    """(model, agent name, env id, env kwargs) of a ``tunegym train`` run folder's
-    checkpoint (its ``summary.json`` names the agent and the env)."""
-    summary_path = checkpoint.with_name("summary.json")
-    if not checkpoint.is_file() or not summary_path.is_file():
-        raise ValueError(f"agent {str(checkpoint)!r} must be a checkpoint (.zip or .pt) "
-                         f"written by `tunegym train` (with its summary.json beside it)")
-    summary = json.loads(summary_path.read_text())
-    if summary["agent"] in NATIVE_AGENTS:
-        model = NativePolicy.load(checkpoint)
-    else:
-        module, class_name, _ = SB3_AGENTS[summary["agent"]]
-        model = getattr(importlib.import_module(module), class_name).load(checkpoint,
-                                                                          device="cpu")
-    return model, summary["agent"], summary["env"], summary["config_values"]["env_kwargs"]
+from tunegym.agents.policies import load_policy
+from tunegym.core import EpisodeRecords, check_integer, env_class, registered_ids, rollout
+from tunegym.core.registration import spec_hash
+from tunegym.evaluation.backends import run_tasks
+from tunegym.evaluation.baseline_policies import replay_mismatches
+from tunegym.evaluation.rows import (
+    BASELINE_PREFIX,
+    episode_rows,
+    read_rows,
+    stale_reason,
+    write_rows,
+)
 
 
-def spec_hash(env_id: str) -> str:
-    return hashlib.sha256(gymnasium.spec(env_id).to_json().encode()).hexdigest()
-
-
-def play_episode(model, env_id: str, seed: int) -> dict:
-    """One deterministic test episode of ``model`` on ``env_id``: return, length, the
-    raw metric at the end, the instance id and the wall time.
-
-    ``model`` has SB3's ``predict``; an online learner (a tunegym bandit's
-    :class:`~tunegym.training.native.NativePolicy`) also has ``start_episode(seed)`` and
-    ``observe(observation, action, reward)``, called at the episode's start and after
-    every step."""
-    env = gymnasium.make(env_id, split="test")
-    batched = env.unwrapped.batched
-    start = time.perf_counter()
-    observation, info = env.reset(seed=seed)
-    total, length, done = 0.0, 0, False
-    masked = hasattr(batched, "action_masks")
-    online = hasattr(model, "observe")
-    if online:
-        model.start_episode(seed)
-    while not done:
-        extra = {"action_masks": env.unwrapped.action_masks()} if masked else {}
-        action, _ = model.predict(observation, deterministic=True, **extra)
-        next_observation, reward, terminated, truncated, step_info = env.step(
-            action.item() if np.ndim(action) == 0 else action)
-        if online:
-            model.observe(observation, action, reward)
-        observation = next_observation
-        total, length = total + float(reward), length + 1
-        done = terminated or truncated
-    value = step_info.get(batched.raw_metric)
-    return {"instance_id": info["episode_seed"], "episode_return": total,
-            "episode_length": length, "raw_metric": batched.raw_metric,
-            "raw_metric_value": None if value is None else float(value),
-            "wall_seconds": time.perf_counter() - start}
+def checkpoint_episodes(checkpoint: str | Path, env_id: str, seeds: list[int]
+                        ) -> EpisodeRecords:
+    """One test episode per seed of a checkpoint on ``env_id``, in one rollout."""
+    factory, _ = load_policy(checkpoint)
+    return rollout(env_id, factory, torch.tensor(seeds, dtype=torch.int64), split="test")
 
 
 def evaluate(env_id: str, agent: str | Path, num_seeds: int = 10,
@@ -115,40 +51,35 @@ def evaluate(env_id: str, agent: str | Path, num_seeds: int = 10,
     """Evaluate a checkpoint on ``env_id``'s test split; write ``<output>.jsonl`` and
     ``<output>.csv``; returns the rows.
 
-    The episodes (one per seed) run as tasks on ``backend`` (``"local"`` or ``"ray"``,
-    at most ``num_cpus`` at once; see :func:`tunegym.evaluation.backends.run_tasks`),
-    each loading the checkpoint itself; the rows are the same on either backend but
-    for ``wall_seconds``.
+    With ``backend="ray"`` the seeds are split into ``num_cpus`` (default: one per seed)
+    rollouts run as tasks (see :func:`tunegym.evaluation.backends.run_tasks`), each loading
+    the checkpoint itself; the rows are the same on either backend but for
+    ``wall_seconds``.
     """
-    from tunegym.evaluation.backends import run_tasks
-
     num_seeds = check_integer("num_seeds", num_seeds)
-    if env_id not in gymnasium.registry:
+    if env_id not in registered_ids():
         raise ValueError(f"env {env_id!r} is not registered")
     checkpoint = Path(agent)
-    _, agent_name, trained_env, trained_kwargs = _load_agent(checkpoint)
-    if trained_env != env_id:
-        raise ValueError(f"agent {str(checkpoint)!r} was trained on {trained_env}, not "
+    _, summary = load_policy(checkpoint)
+    if summary["env"] != env_id:
+        raise ValueError(f"agent {str(checkpoint)!r} was trained on {summary['env']}, not "
                          f"{env_id}")
     effective = effective_kwargs(env_id)
-    changed = {key: value for key, value in trained_kwargs.items()
+    changed = {key: value for key, value in summary["config_values"]["env_kwargs"].items()
                if effective.get(key, _Missing) != value}
     if changed:
         raise ValueError(f"agent {str(checkpoint)!r} changes {env_id}'s kwargs {changed}; "
                          f"evaluation uses the registered env only")
-    common = {"env_id": env_id, "env_spec_sha256": spec_hash(env_id),
-              "tunegym_version": version("tunegym"), "agent": agent_name,
-              "checkpoint": str(checkpoint)}
-    resolved = checkpoint.resolve()
-
-    def play_test_episode(seed: int) -> dict:
-        # a task loads the checkpoint from its path: Ray ships this closure, not a model
-        return play_episode(_load_agent(resolved)[0], env_id, seed)
-
-    seeds = range(num_seeds)
-    episodes = run_tasks(play_test_episode, [{"seed": seed} for seed in seeds], backend,
-                         num_cpus)
-    rows = [{**common, "seed": seed, **episode} for seed, episode in zip(seeds, episodes)]
+    seeds = list(range(num_seeds))
+    chunks = 1 if backend == "local" else min(num_cpus or num_seeds, num_seeds)
+    parts = [seeds[index::chunks] for index in range(chunks)]
+    resolved = str(checkpoint.resolve())        # a Ray task loads the checkpoint itself
+    records = run_tasks(checkpoint_episodes, [{"checkpoint": resolved, "env_id": env_id,
+                                               "seeds": part} for part in parts],
+                        backend, num_cpus)
+    rows = sorted((row for part in records
+                   for row in episode_rows(part, summary["agent"], str(checkpoint))),
+                  key=lambda row: row["seed"])
     write_rows(rows, output)
     return rows
 
@@ -161,60 +92,36 @@ def effective_kwargs(env_id: str) -> dict:
     """The kwargs the registered ``env_id`` runs with: its family class's defaults
     updated by the spec's kwargs (so a config that spells out a default is not a
     change)."""
-    batched_class = type(gymnasium.make(env_id).unwrapped.batched)
+    import gymnasium
+
     defaults = {name: parameter.default for name, parameter
-                in inspect.signature(batched_class.__init__).parameters.items()
+                in inspect.signature(env_class(env_id).__init__).parameters.items()
                 if parameter.default is not inspect.Parameter.empty}
     return {**defaults, **gymnasium.spec(env_id).kwargs}
 
 
-def write_rows(rows: list[dict], output: str | Path) -> tuple[Path, Path]:
-    """Write rows to ``<output>.jsonl`` and ``<output>.csv`` atomically."""
-    output = Path(output)
-    jsonl = write_text_atomically(output.with_suffix(".jsonl"),
-                                  "".join(json.dumps(row) + "\n" for row in rows))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    return jsonl, write_text_atomically(output.with_suffix(".csv"), buffer.getvalue())
-
-
 def validate(results: str | Path, tolerance: float = 1e-6) -> list[dict]:
     """Replay every row of a ``.jsonl`` results file; returns the mismatching rows with
-    their ``replayed_return`` (empty when all match)."""
-    path = Path(results)
-    if not path.is_file():
-        raise ValueError(f"results file {str(path)!r} does not exist")
-    mismatches, models, baseline_rows = [], {}, []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"results file {str(path)!r} line {number} is not a JSON row "
-                             f"({error})") from error
-        missing = [name for name in FIELDS if not isinstance(row, dict) or name not in row]
-        if missing:
-            raise ValueError(f"results file {str(path)!r} line {number} lacks {missing}")
-        if row["tunegym_version"] != version("tunegym"):
-            mismatches.append({**row, "replayed_return": None, "reason":
-                               f"recorded with tunegym {row['tunegym_version']}, this is "
-                               f"{version('tunegym')}"})
-            continue
-        if row["env_spec_sha256"] != spec_hash(row["env_id"]):
-            mismatches.append({**row, "replayed_return": None,
-                               "reason": "the registered env spec changed"})
-            continue
-        if row["agent"].startswith(BASELINE_PREFIX):
+    their ``replayed_return`` and ``reason`` (empty when all match)."""
+    mismatches, baseline_rows = [], []
+    groups: dict[tuple[str, str], list[dict]] = {}
+    spec_hashes: dict[str, str] = {}
+    for where, row in read_rows(results):
+        if row["env_id"] not in registered_ids():
+            raise ValueError(f"{where} has env_id {row['env_id']!r}; it must be one of "
+                             f"{registered_ids()}")
+        spec_hashes.setdefault(row["env_id"], spec_hash(row["env_id"]))
+        reason = stale_reason(row, spec_hashes)
+        if reason is not None:
+            mismatches.append({**row, "replayed_return": None, "reason": reason})
+        elif row["agent"].startswith(BASELINE_PREFIX):
             baseline_rows.append(row)       # replayed together below: one batch per baseline
-            continue
-        if row["checkpoint"] not in models:
-            models[row["checkpoint"]] = _load_agent(Path(row["checkpoint"]))[0]
-        replayed = play_episode(models[row["checkpoint"]], row["env_id"], row["seed"])
-        if abs(replayed["episode_return"] - row["episode_return"]) > tolerance:
-            mismatches.append({**row, "replayed_return": replayed["episode_return"],
-                               "reason": "return differs"})
-    # Imported here: baseline_policies builds its rows with this module.
-    from tunegym.evaluation.baseline_policies import replay_mismatches
-
+        else:
+            groups.setdefault((row["checkpoint"], row["env_id"]), []).append(row)
+    for (checkpoint, env_id), rows in groups.items():
+        replayed = checkpoint_episodes(checkpoint, env_id, [row["seed"] for row in rows])
+        for row, value in zip(rows, replayed.returns.tolist()):
+            if abs(value - row["episode_return"]) > tolerance:
+                mismatches.append({**row, "replayed_return": value,
+                                   "reason": "return differs"})
     return mismatches + replay_mismatches(baseline_rows, tolerance)

@@ -19,8 +19,8 @@ from importlib import resources
 from pathlib import Path
 
 from tunegym.core.batched import did_you_mean
-from tunegym.evaluation.io import write_text_atomically
 from tunegym.exercises.grading import CriterionResult, StudentError
+from tunegym.io import write_text_atomically
 
 #: Files copied by ``tunegym exercise start``.
 MATERIAL_FILES = ("README.md", "starter.py")

@@ -51,9 +51,14 @@ from pathlib import Path
 import torch
 
 from tunegym.agents.subpo import SubPO
-from tunegym.baselines.coverage import GreedyMarginalGain, RandomWalk, brute_force_optimum
+from tunegym.baselines.coverage import (
+    GreedyMarginalGain,
+    RandomMoves,
+    brute_force_optimum,
+    final_values,
+)
+from tunegym.core import ActFunction
 from tunegym.envs.coverage import NUM_ACTIONS, CoverageEnv
-from tunegym.evaluation.compare_coverage import final_values
 from tunegym.exercises.grading import (
     CriterionResult,
     Grade,
@@ -183,7 +188,7 @@ def greedy_values(marginal_gains: Callable, greedy_action: Callable, env: Covera
         tie_break = torch.rand(gains.shape, generator=generator).to(torch.float64)
         return checked_actions(greedy_action, gains, tie_break).to(env.device)
 
-    return final_values(env, seeds, act)
+    return final_values(env, seeds, ActFunction(act))
 
 
 def reference_action(gains: torch.Tensor, tie_break: torch.Tensor) -> torch.Tensor:
@@ -199,7 +204,7 @@ def check_marginal_gains(marginal_gains: Callable) -> Measurement:
     for label, kwargs in GAIN_SETTINGS:
         env = CoverageEnv(num_envs=GAIN_EPISODES, split="test", **kwargs)
         observation = env.reset(torch.arange(GAIN_EPISODES))
-        walker = RandomWalk(GAIN_EPISODES, seed=len(label))
+        walker = RandomMoves(GAIN_EPISODES, seed=len(label))
         for step in range(GAIN_WALK_STEPS + 1):
             if step % GAIN_CHECK_EVERY == 0:
                 expected = GreedyMarginalGain(env).one_step_gains()
@@ -302,7 +307,7 @@ def check_greedy_policy(marginal_gains: Callable, greedy_action: Callable,
     for label, kwargs in GREEDY_SETTINGS:
         env = CoverageEnv(num_envs=GREEDY_EPISODES, split="test", **kwargs)
         yours = greedy_values(marginal_gains, greedy_action, env, seeds)
-        expected = final_values(env, seeds, GreedyMarginalGain(env, TIE_BREAK_SEED).act)
+        expected = final_values(env, seeds, GreedyMarginalGain(env, TIE_BREAK_SEED))
         lines.append(f"{label} [{', '.join(f'{value:.4g}' for value in yours.tolist())}]")
         differ = (yours - expected).abs() > VALUE_TOLERANCE * expected.abs().clamp(min=1.0)
         mismatches += [f"{label} seed {seed}: yours {float(yours[seed]):.4g}, greedy "

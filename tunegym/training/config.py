@@ -13,10 +13,11 @@ Example (``configs/qas_h2_maskable_ppo.yaml``):
 Keys (anything else is an error, with a did-you-mean):
 
 * ``env`` (str, a registered tunegym id) and ``env_kwargs`` (mapping, default {});
-* ``agent``: an SB3 algorithm (PPO, A2C, DQN, SAC), sb3-contrib's MaskablePPO, or
-  one of tunegym's own agents (bandits, contextual bandits, SubPO, search agents; see
-  :mod:`tunegym.training.native`); ``policy`` (SB3 only, default "MlpPolicy") and
-  ``agent_kwargs`` (mapping, passed to the constructor);
+* ``agent``: a name of :data:`tunegym.agents.catalog.AGENTS` (SB3's PPO, A2C, DQN, SAC,
+  sb3-contrib's MaskablePPO, or one of tunegym's own agents: bandits, contextual
+  bandits, SubPO, search agents); ``policy`` (SB3 only, default "MlpPolicy") and
+  ``agent_kwargs`` (mapping, passed to the constructor; each key must be a
+  hyperparameter of the agent's schema, numeric values within its range);
 * ``timesteps`` (int >= 1, env steps per seed), ``num_envs`` (int >= 1, default 16),
   ``seeds`` (list of ints, default [0]), ``device`` (the env's, default "cpu"),
   ``checkpoint_every`` (env steps, default timesteps // 10, at least one rollout);
@@ -34,20 +35,9 @@ from typing import Any
 import gymnasium
 
 import tunegym
+from tunegym.agents.catalog import agent_entry
 from tunegym.core import did_you_mean
-from tunegym.training.native import NATIVE_AGENTS
 
-#: agent name -> (module, class, action spaces it supports).
-SB3_AGENTS = {
-    "PPO": ("stable_baselines3", "PPO", (gymnasium.spaces.Discrete, gymnasium.spaces.Box,
-                                         gymnasium.spaces.MultiDiscrete)),
-    "A2C": ("stable_baselines3", "A2C", (gymnasium.spaces.Discrete, gymnasium.spaces.Box,
-                                         gymnasium.spaces.MultiDiscrete)),
-    "DQN": ("stable_baselines3", "DQN", (gymnasium.spaces.Discrete,)),
-    "SAC": ("stable_baselines3", "SAC", (gymnasium.spaces.Box,)),
-    "MaskablePPO": ("sb3_contrib", "MaskablePPO", (gymnasium.spaces.Discrete,
-                                                   gymnasium.spaces.MultiDiscrete)),
-}
 #: key -> (types allowed, whether required).
 KEYS: dict[str, tuple[tuple[type, ...], bool]] = {
     "name": ((str,), False), "env": ((str,), True), "env_kwargs": ((dict,), False),
@@ -98,12 +88,8 @@ class TrainConfig:
             raise ValueError(f"config key 'env': unknown env id {env!r}"
                              f"{did_you_mean(env, tunegym.registered_ids())}")
         agent = values["agent"]
-        agents = [*SB3_AGENTS, *NATIVE_AGENTS]
-        if agent not in agents:
-            raise ValueError(f"config key 'agent': unknown agent {agent!r}"
-                             f"{did_you_mean(agent, agents)} (supported: "
-                             f"{', '.join(agents)})")
-        if agent in NATIVE_AGENTS and "policy" in values:
+        entry = agent_entry(agent)
+        if entry.native and "policy" in values:
             raise ValueError(f"config key 'policy' applies to SB3 agents only, not {agent}")
         for key in ("timesteps", "num_envs", "checkpoint_every"):
             if key in values and values[key] < 1:
@@ -121,6 +107,7 @@ class TrainConfig:
                      device=values.get("device", "cpu"),
                      checkpoint_every=values.get("checkpoint_every"),
                      curriculum=values.get("curriculum"))
+        entry.check_kwargs(config.agent_kwargs)
         config.check_spaces()
         return config
 
@@ -145,21 +132,12 @@ class TrainConfig:
         except (TypeError, ValueError) as error:
             raise ValueError(f"config key 'env_kwargs' is rejected by {self.env}: "
                              f"{error}") from error
-        native = NATIVE_AGENTS.get(self.agent)
-        spaces = native.spaces if native else SB3_AGENTS[self.agent][2]
-        family = env.unwrapped.batched.family
-        if native and native.family and (family != native.family or (
-                self.agent == "ScheduleSearch" and "OneShot" not in type(
-                    env.unwrapped.batched).__name__)):
-            raise ValueError(f"config key 'agent': {self.agent} needs a "
-                             f"{native.family} env"
-                             f"{' (one-shot)' if self.agent == 'ScheduleSearch' else ''}, "
-                             f"not {self.env}")
-        if not isinstance(env.action_space, spaces):
-            raise ValueError(f"config key 'agent': {self.agent} cannot act on {self.env}'s "  # noqa: TRY004
-                             f"action space {env.action_space} (it takes "
-                             f"{', '.join(space.__name__ for space in spaces)})")
-        if self.curriculum is not None and (native or family != "quantum_arch_search"):
+        batched_class = type(env.unwrapped.batched)
+        entry = agent_entry(self.agent)
+        entry.check_env(self.env, batched_class.family, batched_class.__name__,
+                        env.action_space)
+        if self.curriculum is not None and (entry.native
+                                            or batched_class.family != "quantum_arch_search"):
             raise ValueError("config key 'curriculum' applies to SB3 agents on quantum "
                              f"architecture search envs only, not {self.agent} on {self.env}")
         env.close()

@@ -1,16 +1,10 @@
 """Training tunegym's own agents from a config, with the same outputs as SB3 runs.
 
-``tunegym train`` runs these agents (``agent:`` in the config) on the batched env of
-``env`` with ``num_envs`` envs, for ``timesteps`` env steps per seed:
-
-| agent | what one unit of training is | action spaces |
-| --- | --- | --- |
-| TsallisINF, EXP3, UCB1, TsallisINFCB, ChebCB | every env's bandit copy plays one round and learns from it (online; contextual ones read ``observation[:, 0]``) | Discrete |
-| SubPO | one rollout of ``num_envs`` whole episodes and one Adam step of the SubPO loss | coverage family |
-| RandomWalk, GeneticAlgorithm, AntColony, BayesianOptimisation | ``ask`` ``num_envs`` designs, evaluate them in one batched env step, ``tell`` the rewards | Discrete, MultiDiscrete |
-| ScheduleSearch | the whole S^3 search; ``timesteps`` is its budget of one-shot episodes | SolverScheduleOneShot |
-
-``agent_kwargs`` go to the agent's constructor (for ScheduleSearch, the keys of
+``tunegym train`` runs tunegym's own agents (the entries of
+:data:`tunegym.agents.catalog.AGENTS` whose trainer is not ``sb3``; the catalog's table
+says what one unit of training is for each trainer) on the batched env of ``env`` with
+``num_envs`` envs, for ``timesteps`` env steps per seed. ``agent_kwargs`` go to the
+agent's constructor (for ScheduleSearch, the keys of
 :meth:`~tunegym.agents.schedule_search.ScheduleSearch.run` go to ``run``).
 
 What a run writes is what an SB3 run writes (see :mod:`tunegym.training.train`):
@@ -23,58 +17,25 @@ count carry on, episodes in flight at the crash restart on fresh seeds, Schedule
 (checkpointed only at its end) restarts its deterministic search.
 
 A checkpoint is a pickle: load only checkpoints you trust (as with SB3's zip files).
-:func:`load_policy` turns one into the policy ``tunegym evaluate`` plays.
+:func:`tunegym.agents.policies.load_policy` turns one into the policy ``tunegym evaluate``
+plays.
 """
 
 from __future__ import annotations
 
-import copy
-import importlib
 import inspect
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium
-import numpy as np
 import torch
 
+from tunegym.agents.catalog import AgentEntry, agent_entry
 from tunegym.core import make_batched_env
-from tunegym.evaluation.io import write_atomically
-
-_DISCRETE = (gymnasium.spaces.Discrete,)
-_DESIGN = (gymnasium.spaces.Discrete, gymnasium.spaces.MultiDiscrete)
-
-
-@dataclass(frozen=True)
-class NativeAgent:
-    """How ``tunegym train`` runs one of tunegym's agents."""
-
-    kind: str  # "bandit", "subpo", "search" or "schedule_search"
-    module: str
-    class_name: str
-    spaces: tuple[type, ...]
-    family: str | None = None  # the env family the agent needs, None for any
-
-    def agent_class(self) -> type:
-        return getattr(importlib.import_module(self.module), self.class_name)
-
-
-NATIVE_AGENTS = {
-    **{name: NativeAgent("bandit", "tunegym.agents.bandits", class_name, _DISCRETE)
-       for name, class_name in [("TsallisINF", "TsallisINF"), ("EXP3", "EXP3"),
-                                ("UCB1", "UCB1"), ("TsallisINFCB", "TsallisINFContextBins"),
-                                ("ChebCB", "ChebCB")]},
-    "SubPO": NativeAgent("subpo", "tunegym.agents.subpo", "SubPO", _DISCRETE, "coverage"),
-    **{name: NativeAgent("search", "tunegym.agents.design_search", name, _DESIGN)
-       for name in ("RandomWalk", "GeneticAlgorithm", "AntColony", "BayesianOptimisation")},
-    "ScheduleSearch": NativeAgent("schedule_search", "tunegym.agents.schedule_search",
-                                  "ScheduleSearch", (gymnasium.spaces.MultiDiscrete,),
-                                  "solver_schedule"),
-}
+from tunegym.io import write_atomically
 
 
 class ProgressLine:
@@ -104,23 +65,37 @@ def _split_kwargs(function, kwargs: dict[str, Any]) -> tuple[dict, dict]:
             {key: value for key, value in kwargs.items() if key not in names})
 
 
-def build_agent(spec: NativeAgent, env, config, seed: int):
-    """The agent of ``spec`` for the batched ``env``, with the config's agent_kwargs."""
-    agent_class = spec.agent_class()
-    kwargs = dict(config.agent_kwargs)
-    if spec.kind == "bandit":
-        return agent_class.from_spaces(env.single_observation_space, env.single_action_space,
-                                       num_envs=env.num_envs, seed=seed, device=env.device,
-                                       **kwargs)
-    if spec.kind == "subpo":
-        return agent_class(env.single_observation_space.shape[0],
-                           num_actions=int(env.single_action_space.n), seed=seed,
-                           device=env.device, **kwargs)
-    if spec.kind == "search":
-        return agent_class.from_space(env.single_action_space, seed=seed, **kwargs)
-    constructor_kwargs, _ = _split_kwargs(agent_class.__init__, kwargs)
+def _online(agent_class, env, config, seed: int):
+    return agent_class.from_spaces(env.single_observation_space, env.single_action_space,
+                                   num_envs=env.num_envs, seed=seed, device=env.device,
+                                   **config.agent_kwargs)
+
+
+def _policy_gradient(agent_class, env, config, seed: int):
+    return agent_class(env.single_observation_space.shape[0],
+                       num_actions=int(env.single_action_space.n), seed=seed,
+                       device=env.device, **config.agent_kwargs)
+
+
+def _ask_tell(agent_class, env, config, seed: int):
+    return agent_class.from_space(env.single_action_space, seed=seed, **config.agent_kwargs)
+
+
+def _schedule_search(agent_class, env, config, seed: int):
+    constructor_kwargs, _ = _split_kwargs(agent_class.__init__, config.agent_kwargs)
     return agent_class(dict(config.env_kwargs), seed=seed, device=config.device,
                        **constructor_kwargs)
+
+
+#: trainer -> how its agents are built: (class, batched env, config, seed) -> agent.
+BUILDERS = {"online": _online, "policy_gradient": _policy_gradient, "ask_tell": _ask_tell,
+            "schedule_search": _schedule_search}
+
+
+def build_agent(entry: AgentEntry, env, config, seed: int):
+    """The agent of catalog ``entry`` for the batched ``env``, with the config's
+    agent_kwargs."""
+    return BUILDERS[entry.trainer](entry.agent_class(), env, config, seed)
 
 
 class NativeRun:
@@ -128,7 +103,7 @@ class NativeRun:
 
     def __init__(self, config, seed: int, run_dir: Path, resume: bool, metric: str) -> None:
         self.config, self.seed, self.run_dir, self.metric = config, seed, run_dir, metric
-        self.spec = NATIVE_AGENTS[config.agent]
+        self.spec = agent_entry(config.agent)
         self.checkpoint = run_dir / "checkpoint.pt"
         self.env = make_batched_env(config.env, config.num_envs, device=config.device,
                                     **config.env_kwargs)
@@ -180,7 +155,7 @@ class NativeRun:
         progress = ProgressLine(config.timesteps, f"{config.name} seed {self.seed}",
                                 self.env_steps)
         try:
-            if self.spec.kind == "schedule_search":
+            if self.spec.trainer == "schedule_search":
                 self._schedule_search(writer)
             else:
                 self._stepping_loop(writer, every, progress)
@@ -191,7 +166,7 @@ class NativeRun:
     def _stepping_loop(self, writer, every: int, progress: ProgressLine) -> None:
         env, agent, config = self.env, self.agent, self.config
         last_saved = self.env_steps
-        if self.spec.kind == "subpo":
+        if self.spec.trainer == "policy_gradient":
             units_steps = env.num_envs * env.horizon
             while self.env_steps < config.timesteps:
                 figures = agent.train_step(env, self._fresh_seeds())
@@ -207,14 +182,14 @@ class NativeRun:
         observation = env.reset(self._fresh_seeds())
         episode_return = torch.zeros(env.num_envs, dtype=torch.float64, device=env.device)
         while self.env_steps < config.timesteps:
-            if self.spec.kind == "bandit":
+            if self.spec.trainer == "online":
                 action = agent.act(observation)
             else:
                 action = agent.ask(env.num_envs).to(env.device)
                 if isinstance(env.single_action_space, gymnasium.spaces.Discrete):
                     action = action[:, 0]
             next_observation, reward, terminated, truncated, info = env.step(action)
-            if self.spec.kind == "bandit":
+            if self.spec.trainer == "online":
                 agent.update(observation, action, reward)
             else:
                 agent.tell(action.reshape(env.num_envs, -1), reward)
@@ -233,7 +208,7 @@ class NativeRun:
             if self.env_steps - last_saved >= every:
                 self._save()
                 last_saved = self.env_steps
-        if self.spec.kind == "search":
+        if self.spec.trainer == "ask_tell":
             self.result = {"best_reward": float(agent.best_reward),
                            "best_design": _design_record(env, agent.best_design)}
 
@@ -288,51 +263,3 @@ def train_native(config, seed: int, run_dir: Path, resume: bool, metric: str) ->
     run = NativeRun(config, seed, run_dir, resume, metric)
     run.learn()
     return run.summary(time.perf_counter() - start)
-
-
-class NativePolicy:
-    """The policy ``tunegym evaluate`` plays from a native checkpoint.
-
-    * bandits keep learning online on the test episode, starting each episode from
-      the trained state of copy 0 with their generator reseeded by the episode's seed
-      (so every episode replays exactly);
-    * SubPO acts greedily;
-    * search agents play the best design they found (ScheduleSearch its best schedule).
-    """
-
-    def __init__(self, checkpoint: dict[str, Any]) -> None:
-        self.kind = NATIVE_AGENTS[checkpoint["agent_name"]].kind
-        agent = checkpoint["agent"]
-        self.trained = agent.select_copy(0) if self.kind == "bandit" else agent
-        self.agent = self.trained
-        self.result = checkpoint["result"]
-
-    def start_episode(self, seed: int) -> None:
-        if self.kind == "bandit":
-            self.agent = copy.deepcopy(self.trained)
-            self.agent.generator.manual_seed(int(seed))
-
-    def predict(self, observation: np.ndarray, deterministic: bool = True,
-                action_masks: np.ndarray | None = None) -> tuple[np.ndarray, None]:
-        """Action for one observation (numpy, single env), SB3's ``predict`` signature."""
-        if self.kind == "bandit":
-            action = self.agent.act(torch.as_tensor(observation, dtype=torch.float64)[None])[0]
-        elif self.kind == "subpo":
-            action = self.agent.act_greedy(torch.as_tensor(observation)[None])[0]
-        elif self.kind == "search":
-            action = self.agent.best_design.reshape(-1)
-        else:
-            action = torch.as_tensor(self.result["best_design"])
-        return np.asarray(action.cpu()), None
-
-    @classmethod
-    def load(cls, path: str | Path) -> NativePolicy:
-        """The policy of a ``checkpoint.pt`` written by ``tunegym train``."""
-        return cls(torch.load(path, weights_only=False))
-
-    def observe(self, observation: np.ndarray, action: np.ndarray, reward: float) -> None:
-        """Online learners learn from the step just played."""
-        if self.kind == "bandit":
-            self.agent.update(torch.as_tensor(observation, dtype=torch.float64)[None],
-                              torch.as_tensor(action).reshape(1),
-                              torch.tensor([reward], dtype=torch.float64))

@@ -43,11 +43,8 @@ config in a run folder is an error (use another ``output_dir``).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
-import importlib
-import inspect
 import itertools
 import json
 import re
@@ -59,15 +56,14 @@ import gymnasium
 import numpy as np
 
 from tunegym.core import did_you_mean
-from tunegym.evaluation.backends import add_backend_argument, run_tasks
-from tunegym.evaluation.io import pyplot, save_figure, write_text_atomically
-from tunegym.training.config import KEYS, SB3_AGENTS, TrainConfig
+from tunegym.evaluation.backends import run_tasks
+from tunegym.io import pyplot, save_figure, write_text_atomically
+from tunegym.training.config import KEYS, TrainConfig
 from tunegym.training.train import train
 
 #: config keys whose value is a mapping: a grid key may address one entry, ``key.name``.
 MAPPING_KEYS = tuple(key for key, (types, _) in KEYS.items() if types == (dict,))
 #: agent constructor arguments that ``train`` sets itself.
-SET_BY_TRAIN = ("policy", "env", "seed", "verbose", "tensorboard_log", "_init_setup_model")
 #: a float in exponent notation without a dot, which YAML 1.1 (PyYAML) reads as a string.
 EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
@@ -202,27 +198,9 @@ def _apply(base: TrainConfig, combo: Mapping[str, Any], slug: str) -> TrainConfi
         else:
             values[key] = value
     try:
-        config = TrainConfig.from_mapping(values)
-        _check_agent_kwargs(config)
+        return TrainConfig.from_mapping(values)
     except ValueError as error:
         raise ValueError(f"grid combination {dict(combo)!r}: {error}") from error
-    return config
-
-
-def _check_agent_kwargs(config: TrainConfig) -> None:
-    """For an SB3 agent, every ``agent_kwargs`` name must be an argument of its
-    constructor that ``train`` does not set itself (tunegym's own agents check their
-    kwargs as a run builds them)."""
-    if config.agent not in SB3_AGENTS:
-        return
-    module, class_name, _ = SB3_AGENTS[config.agent]
-    parameters = inspect.signature(
-        getattr(importlib.import_module(module), class_name)).parameters
-    allowed = [name for name in parameters if name not in SET_BY_TRAIN]
-    for name in config.agent_kwargs:
-        if name not in allowed:
-            raise ValueError(f"config key 'agent_kwargs': {config.agent} takes no argument "
-                             f"{name!r}{did_you_mean(name, allowed)}")
 
 
 def _finished_summary(run_dir: Path, config: TrainConfig) -> dict | None:
@@ -364,33 +342,3 @@ def _split_commas(text: str) -> list[str]:
             parts.append(text[start:index])
             start = index + 1
     return [*parts, text[start:]]
-
-
-def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``sweep`` command to an ``argparse`` subparsers object; returns it."""
-    parser = subparsers.add_parser(
-        "sweep", help="train a hyperparameter grid x seeds from a config; write the "
-                      "spread of final rewards (sweep.jsonl, sweep.md, sweep.png)")
-    parser.add_argument("config")
-    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
-                        help="a config key (timesteps) or agent_kwargs.NAME / "
-                             "env_kwargs.NAME / curriculum.NAME and its values (YAML); "
-                             "repeat for more keys")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="seeds of every combination (default: the config's)")
-    parser.add_argument("--output-dir", default=None,
-                        help="default: sweeps/<config name>")
-    add_backend_argument(parser)
-    return parser
-
-
-def run_sweep(arguments: argparse.Namespace) -> int:
-    """``tunegym sweep``: run the sweep, print ``sweep.md``; bad input is a ValueError."""
-    config = TrainConfig.load(arguments.config)
-    output_dir = arguments.output_dir or Path("sweeps") / config.name
-    result = sweep(config, parse_grid(arguments.grid),
-                   config.seeds if arguments.seeds is None else arguments.seeds,
-                   output_dir, backend=arguments.backend, num_cpus=arguments.num_cpus)
-    print(result.markdown.read_text(), end="")
-    print(f"\nwrote {result.jsonl}, {result.markdown}, {result.plot}")
-    return 0

@@ -20,7 +20,6 @@ goes to stderr.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import time
@@ -32,9 +31,10 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecMonitor
 
 import tunegym
-from tunegym.evaluation.io import write_atomically, write_json_atomically
-from tunegym.training.config import SB3_AGENTS, TrainConfig
-from tunegym.training.native import NATIVE_AGENTS, ProgressLine, train_native
+from tunegym.agents.catalog import agent_entry
+from tunegym.io import write_atomically, write_json_atomically
+from tunegym.training.config import TrainConfig
+from tunegym.training.native import ProgressLine, train_native
 
 
 class EpisodeMetrics(BaseCallback):
@@ -116,7 +116,7 @@ def train(config: TrainConfig, output_dir: str | Path = "runs", resume: bool = F
     for seed in config.seeds:
         run_dir = Path(output_dir) / config.name / f"seed_{seed}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        if config.agent in NATIVE_AGENTS:
+        if agent_entry(config.agent).native:
             figures = train_native(config, seed, run_dir, resume, metric)
         else:
             figures = _train_sb3(config, seed, run_dir, resume, metric)
@@ -131,8 +131,7 @@ def train(config: TrainConfig, output_dir: str | Path = "runs", resume: bool = F
 def _train_sb3(config: TrainConfig, seed: int, run_dir: Path, resume: bool,
                metric: str) -> dict:
     """Train one seed of an SB3 agent; returns the run's figures (summary fields)."""
-    module, class_name, _ = SB3_AGENTS[config.agent]
-    algorithm = getattr(importlib.import_module(module), class_name)
+    algorithm = agent_entry(config.agent).agent_class()
     checkpoint = run_dir / "checkpoint.zip"
     vec_env = VecMonitor(tunegym.make_sb3_vec_env(config.env, num_envs=config.num_envs,
                                                   device=config.device, **config.env_kwargs))

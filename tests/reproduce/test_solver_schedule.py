@@ -3,7 +3,7 @@
 import json
 
 from tunegym.baselines.solver_schedule import FIXED_SOLVERS
-from tunegym.evaluation.compare_solver_schedule import PPO, SEARCHED, compare
+from tunegym.reproduce.solver_schedule import PPO, SEARCHED, compare
 
 TINY = {"nfes": (3, 4), "search_instances": 2, "search_samples": 16, "search_rounds": 1,
         "ppo_timesteps": 512, "num_samples": 16, "dimension": 3}

@@ -23,7 +23,7 @@ from tunegym.baselines.quantum_arch_search import (
 )
 from tunegym.core import check_integer
 from tunegym.envs.quantum_arch_search import CHEMICAL_ACCURACY, QuantumArchSearchEnv
-from tunegym.evaluation.io import pyplot, save_figure, write_report
+from tunegym.io import pyplot, save_figure, write_report
 
 AGENT = "MaskablePPO (ours)"
 

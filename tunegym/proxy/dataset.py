@@ -56,7 +56,7 @@ import tunegym
 from tunegym.core.batched import check_integer
 from tunegym.core.registration import make_batched_env
 from tunegym.envs.design_space import DesignEnv, Knob
-from tunegym.evaluation.io import write_atomically, write_json_atomically
+from tunegym.io import write_atomically, write_json_atomically
 
 FORMAT = "tunegym-design-dataset"
 FORMAT_VERSION = 1

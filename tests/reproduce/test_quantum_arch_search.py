@@ -2,7 +2,7 @@
 
 import json
 
-from tunegym.evaluation.compare_qas import AGENT, compare
+from tunegym.reproduce.quantum_arch_search import AGENT, compare
 
 
 def test_compare_writes_rows_curve_and_files(tmp_path):

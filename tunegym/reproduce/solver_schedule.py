@@ -20,7 +20,7 @@ from tunegym.agents.schedule_search import ScheduleSearch
 from tunegym.baselines.solver_schedule import FIXED_SOLVERS, fixed_solver_errors
 from tunegym.core import check_integer
 from tunegym.envs.solver_schedule import SolverScheduleEnv, SolverScheduleOneShotEnv
-from tunegym.evaluation.io import pyplot, save_figure, write_report
+from tunegym.io import pyplot, save_figure, write_report
 from tunegym.simulators.diffusion import SPACINGS
 
 SEARCHED = "S^3-style search (ours)"

@@ -1,4 +1,5 @@
-"""Atomic result writing: a reader never sees a half-written file."""
+"""Files every floor writes and reads: atomic writes (a reader never sees a half-written
+file), the one JSON-lines reader, markdown tables and figures."""
 
 from __future__ import annotations
 
@@ -88,3 +89,25 @@ def save_figure(figure, path: str | Path, dpi: int = 110) -> Path:
                                                                    dpi=dpi))
     pyplot().close(figure)
     return path
+
+
+def read_jsonl(path: str | Path, what: str = "results file") -> list[tuple[str, Any]]:
+    """The JSON values of a JSON-lines file as (location, value) pairs, the location
+    naming the file and line ("results file 'x.jsonl' line 3"); blank lines are skipped.
+
+    Raises:
+        ValueError: naming the file when it does not exist, or the line that is not JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} does not exist")
+    values = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{what} {str(path)!r} line {number}"
+        try:
+            values.append((where, json.loads(line)))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where} is not a JSON row ({error})") from error
+    return values

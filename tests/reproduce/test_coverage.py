@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tunegym.evaluation.compare_coverage import compare, run_comparison
+from tunegym.reproduce.coverage import compare, run_comparison
 
 SMALL = {"height": 8, "width": 8, "horizon": 12}
 

@@ -11,27 +11,26 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from tunegym.agents import proxy_model
-from tunegym.agents.proxy_model import (
+from tunegym.cli import main
+from tunegym.core import derive_envs, register_family
+from tunegym.core.random import hash_keys
+from tunegym.envs.design_space import DesignEnv, DesignSpace, Knob, target_distance
+from tunegym.proxy import dataset as design_dataset
+from tunegym.proxy import model as proxy_model
+from tunegym.proxy.dataset import (
+    DesignRecorder,
+    collect_random_designs,
+    load_design_dataset,
+    sidecar_path,
+)
+from tunegym.proxy.model import (
     DesignProxy,
     ProxyDesignEnv,
-    add_proxy_parser,
     fit_proxy,
     load_proxy,
     make_proxy_env,
     make_proxy_vector_env,
     register_proxy_env,
-    run_proxy,
-)
-from tunegym.core import derive_envs, register_family
-from tunegym.core.random import hash_keys
-from tunegym.envs.design_space import DesignEnv, DesignSpace, Knob, target_distance
-from tunegym.evaluation import design_dataset
-from tunegym.evaluation.design_dataset import (
-    DesignRecorder,
-    collect_random_designs,
-    load_design_dataset,
-    sidecar_path,
 )
 
 TOY_ID = "tunegymtest/ToyDesign-v0"      # outside the tunegym/ namespace: not in registered_ids
@@ -458,23 +457,19 @@ def test_proxy_env_refuses_other_env_kwargs(proxy):
 
 # ---------------------------------------------------------------- command line
 def test_command_line_collects_and_fits(tmp_path, capsys):
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="tunegym")
-    add_proxy_parser(parser.add_subparsers(dest="command", required=True))
     data = tmp_path / "toy.csv"
-    assert run_proxy(parser.parse_args(["proxy", "collect", TOY_ID, "--designs", "300",
+    assert main(["proxy", "collect", TOY_ID, "--designs", "300",
                                         "--output", str(data), "--batch-size", "100",
-                                        "--env-kwargs", '{"split": "test"}'])) == 0
+                                        "--env-kwargs", '{"split": "test"}']) == 0
     assert load_design_dataset(data).spec["split"] == "test"
-    assert run_proxy(parser.parse_args(["proxy", "fit", str(data), "--output",
-                                        str(tmp_path / "proxy.pt"), "--epochs", "2"])) == 0
+    assert main(["proxy", "fit", str(data), "--output",
+                                        str(tmp_path / "proxy.pt"), "--epochs", "2"]) == 0
     printed = capsys.readouterr().out
     assert "| latency_s |" in printed and "RMSE of relative error" in printed
     assert load_proxy(tmp_path / "proxy.pt").report["train_rows"] == 240
     with pytest.raises(SystemExit, match="tunegym proxy collect: --env-kwargs must be a JSON"):
-        run_proxy(parser.parse_args(["proxy", "collect", TOY_ID, "--output", "x.csv",
-                                     "--env-kwargs", "[1]"]))
+        main(["proxy", "collect", TOY_ID, "--output", "x.csv",
+                                     "--env-kwargs", "[1]"])
     with pytest.raises(SystemExit, match="tunegym proxy fit: .*not found"):
-        run_proxy(parser.parse_args(["proxy", "fit", str(tmp_path / "none.csv"),
-                                     "--output", "p.pt"]))
+        main(["proxy", "fit", str(tmp_path / "none.csv"),
+                                     "--output", "p.pt"])

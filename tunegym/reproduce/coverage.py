@@ -19,19 +19,12 @@ import numpy as np
 import torch
 
 import tunegym
+from tunegym.agents.policies import SB3Policy
 from tunegym.agents.subpo import SubPO
-from tunegym.baselines.coverage import GreedyMarginalGain, RandomWalk
-from tunegym.core import check_integer
+from tunegym.baselines.coverage import GreedyMarginalGain, RandomMoves, final_values
+from tunegym.core import ActFunction, check_integer
 from tunegym.envs.coverage import CoverageEnv
-from tunegym.evaluation.io import pyplot, save_figure, write_report
-
-
-def final_values(env: CoverageEnv, seeds: torch.Tensor, act) -> torch.Tensor:
-    """F(S) (B,) float64 at the end of one episode per seed, actions from ``act(obs)``."""
-    observation = env.reset(seeds)
-    for _ in range(env.horizon):
-        observation, _, _, _, _ = env.step(act(observation))
-    return env.state["value"].clone()
+from tunegym.io import pyplot, save_figure, write_report
 
 
 def train_subpo(env_kwargs: dict, policy: str, updates: int, batch: int, seed: int,
@@ -111,22 +104,21 @@ def run_comparison(env_id: str = "tunegym/Coverage-v0", num_seeds: int = 64, see
     seeds = torch.arange(seed, seed + num_seeds)
     test_env = CoverageEnv(num_envs=num_seeds, split="test", device=device, **env_kwargs)
     values, curves, seconds = {}, {}, {}
-    values["Random walk"] = final_values(test_env, seeds, RandomWalk(num_seeds, seed).act)
-    values["Greedy marginal gain"] = final_values(
-        test_env, seeds, GreedyMarginalGain(test_env, seed).act)
+    values["Random walk"] = final_values(test_env, seeds, RandomMoves(num_seeds, seed))
+    values["Greedy marginal gain"] = final_values(test_env, seeds,
+                                                  GreedyMarginalGain(test_env, seed))
     for policy in ("markov", "history"):
         name = f"SubPO ({policy})"
         agent, curves[name], seconds[name] = train_subpo(env_kwargs, policy, subpo_updates,
                                                          subpo_batch, seed, device)
         env = CoverageEnv(num_envs=num_seeds, split="test", device=device,
                           observe_map=policy == "history", **env_kwargs)
-        values[name] = final_values(env, seeds, lambda obs, agent=agent: agent.act(
-            obs, deterministic=True))
+        values[name] = final_values(env, seeds, ActFunction(
+            lambda obs, agent=agent: agent.act(obs, deterministic=True)))
     name = "Modular RL (PPO, additive reward)"
     model, curves[name], seconds[name], additive_curve = train_modular_ppo(
         env_kwargs, ppo_timesteps, seed, device)
-    values[name] = final_values(test_env, seeds, lambda obs: torch.as_tensor(
-        model.predict(obs.cpu().numpy(), deterministic=True)[0], device=test_env.device))
+    values[name] = final_values(test_env, seeds, SB3Policy(model, test_env))
     return {"values": values, "curves": curves, "train_seconds": seconds,
             "ppo_additive_return_curve": additive_curve}
 

@@ -5,7 +5,7 @@ import json
 import torch
 
 from tunegym.cli import main
-from tunegym.evaluation.compare_sor import compare, run_comparison
+from tunegym.reproduce.sor import compare, run_comparison
 
 
 def test_comparison_orders_oracles_and_policies_consistently():
@@ -64,13 +64,13 @@ def test_cli_passes_env_kwargs_and_rejects_bad_ones(tmp_path, capsys):
 def test_cli_rejects_an_unknown_env_id():
     import pytest
 
-    with pytest.raises(SystemExit, match="unknown env id"):
+    with pytest.raises(SystemExit, match="is not registered"):
         main(["compare", "tunegym/Nope-v0"])
 
 
 def test_rollout_updates_policies_with_the_context_they_acted_on():
     from tunegym.envs.sor import SOREnv
-    from tunegym.evaluation.compare_sor import _rollout
+    from tunegym.reproduce.sor import _rollout
 
     class Recorder:
         num_envs = 2

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-#: The repository root: holds the ``tunegym`` package and the ``benchmarks/`` folder.
+#: The repository root of a source checkout: holds the ``tunegym`` package and the
+#: ``benchmarks/`` folder (an installed wheel has no ``benchmarks/``; see
+#: :func:`run_benchmarks`).
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS_DIRECTORY = REPOSITORY_ROOT / "benchmarks"
 HEADLINE_KEYS = ("figure", "ours", "reference", "reference_name", "ratio", "unit")
@@ -216,7 +218,12 @@ def run_benchmarks(names: Iterable[str] | None = None, quick: bool = False,
         prints malformed output gives one row with the headline keys, ``torch_threads``
         and ``machine`` null and ``error`` saying what happened.
     """
-    benchmarks = BENCHMARKS if benchmarks is None else benchmarks
+    if benchmarks is None:
+        if not BENCHMARKS_DIRECTORY.is_dir():
+            raise ValueError("tunegym bench runs the scripts of a source checkout's "
+                             "benchmarks/ folder, and this installed tunegym has none: "
+                             "clone the repository and `pip install -e .` from it")
+        benchmarks = BENCHMARKS
     names = list(benchmarks) if names is None else list(names)
     unknown = [name for name in names if name not in benchmarks]
     if unknown:
@@ -268,3 +275,25 @@ def format_table(rows: list[dict]) -> str:
     note = ("Rates (higher is better), ours and the reference measured in the same run; "
             "ratio = ours / reference.")
     return "\n".join([*lines, "", note, *machines])
+
+
+def register(commands) -> None:
+    """Add ``tunegym bench`` to the ``tunegym`` command's subparsers."""
+    bench = commands.add_parser("bench", help="run the scripts in benchmarks/ (a source "
+                                "checkout) and print their headline figures as one table")
+    bench.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME",
+                       help=f"run only these ({', '.join(BENCHMARKS)})")
+    bench.add_argument("--quick", action="store_true",
+                       help="tiny sizes: checks the scripts run, the figures mean nothing")
+    bench.add_argument("--json", action="store_true", help="print the rows as a JSON list")
+    bench.add_argument("--device", choices=DEVICES, default="cpu",
+                       help="passed to every script (the references run where they run)")
+    bench.set_defaults(handler=run, threads=None)
+
+
+def run(arguments) -> int:
+    """``tunegym bench``: exit 1 if any script failed."""
+    rows = run_benchmarks(arguments.only, quick=arguments.quick, device=arguments.device,
+                          progress=sys.stderr)
+    print(json.dumps(rows, indent=2) if arguments.json else format_table(rows))
+    return 1 if any(row["error"] is not None for row in rows) else 0

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tunegym.evaluation.io import write_atomically, write_json_atomically
+from tunegym.io import write_atomically, write_json_atomically
 
 
 def test_json_is_written_with_the_umask_mode(tmp_path):

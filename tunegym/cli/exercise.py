@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from tunegym.exercises import EXERCISES, check_exercise, exercise_by_name, start_exercise
 from tunegym.exercises.grading import format_report
 
 
-def add_exercise_parser(commands) -> None:
-    """Add the ``exercise`` subcommand to the ``tunegym`` parser's subcommands."""
+def register(commands) -> None:
+    """Add ``tunegym exercise list|start|check``."""
     exercise = commands.add_parser("exercise", help="teaching exercises: list, start, check")
     actions = exercise.add_subparsers(dest="exercise_command", required=True)
     actions.add_parser("list", help="the exercises, easy to open-ended")
@@ -23,9 +22,10 @@ def add_exercise_parser(commands) -> None:
     check.add_argument("file", help="your solution, e.g. DIR/starter.py")
     check.add_argument("--json", action="store_true",
                        help="print the results as a JSON list (for a teacher's scripts)")
+    exercise.set_defaults(handler=run, threads=1)
 
 
-def run_exercise(arguments: argparse.Namespace) -> int:
+def run(arguments) -> int:
     """Run ``tunegym exercise``; exit status 0 when everything asked for succeeded, 1 when
     a criterion failed."""
     if arguments.exercise_command == "list":

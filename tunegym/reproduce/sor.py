@@ -25,7 +25,7 @@ from tunegym.agents.bandits import EXP3, UCB1, ChebCB, TsallisINF, TsallisINFCon
 from tunegym.baselines.sor import YoungModelProblem, YoungPerInstance, best_fixed_arm_in_hindsight
 from tunegym.core import check_integer
 from tunegym.envs.sor import SOREnv
-from tunegym.evaluation.io import pyplot, save_figure, write_report
+from tunegym.io import pyplot, save_figure, write_report
 
 LEARNERS = {"Tsallis-INF": TsallisINF, "EXP3": EXP3, "UCB1": UCB1,
             "Tsallis-INF-CB": TsallisINFContextBins, "ChebCB": ChebCB}
