@@ -7,7 +7,8 @@ the page as ``file://...#selftest``: the page's script makes the table sortable,
 it (``data-sortable="ready"``) and, for the ``#selftest`` fragment, clicks the "mean"
 column header once. ``--dump-dom`` prints the DOM after the script ran. The check:
 
-* the table has one row per agent of the ``leaderboard.json`` beside the page;
+* the first table has one row per agent of the first ranking table of the
+  ``leaderboard.json`` beside the page;
 * the script ran and sorted by mean, ascending (``data-sorted-by="mean:ascending"``);
 * the rows are in ascending order of their mean (the table starts in IQM order).
 
@@ -45,7 +46,7 @@ def problems(page: Path, dom: str) -> list[str]:
     table = read_html_table(dom)
     found = []
     agents = [row[0]["text"] for row in table["rows"]]
-    expected = [summary["agent"] for summary in report["agents"]]
+    expected = [summary["agent"] for summary in report["tables"][0]["agents"]]
     if sorted(agents) != sorted(expected):
         found.append(f"rows {agents} are not the agents {expected}")
     if table["attributes"].get("data-sortable") != "ready":

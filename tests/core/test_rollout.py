@@ -52,9 +52,10 @@ def test_every_record_baseline_resolves(env_id):
 def test_record_comparison_names_configs_of_the_family(env_id):
     import yaml
 
-    configs = Path(__file__).resolve().parents[2] / "configs"
+    from tunegym.configs import config_path
+
     for name in family_record(env_id).comparison:
-        config = yaml.safe_load((configs / f"{name}.yaml").read_text())
+        config = yaml.safe_load(config_path(name).read_text())
         assert env_class(config["env"]).family == family_record(env_id).name
 
 

@@ -153,9 +153,21 @@ def test_scores_match_a_hand_computation(synthetic):
     assert agents[RANDOM]["probability_of_improvement"] is None
     assert list(agents) == ["mine", "baseline:anchor", "baseline:weak", RANDOM]   # by IQM
     markdown = (folder / "out" / "leaderboard.md").read_text()
-    assert f"| mine | 2/{len(tunegym.registered_ids())} | 8 | 1.250 [" in markdown
-    assert "mine covers 2 envs (Coverage-v0, SOR-v0); its aggregates are over those only" \
-        in markdown
+    # mine covers one env of two families: it is ranked in each family on that env only
+    tables = {(table["family"], tuple(table["envs"])): table for table in report["tables"]}
+    sor_only = tables[("sor", (SOR,))]
+    assert [summary["agent"] for summary in sor_only["agents"]] == ["mine"]
+    assert sor_only["agents"][0]["mean"]["point"] == pytest.approx(1.5)
+    assert "| mine | 1/1 | 4 | " in markdown
+    # every table ranks agents over exactly its envs; baselines cover whole families
+    for table in report["tables"]:
+        assert all(summary["envs"] == table["envs"] for summary in table["agents"])
+    sor_family = [table for table in report["tables"] if table["family"] == "sor"][0]
+    assert len(sor_family["envs"]) == 3 and "mine" not in [
+        summary["agent"] for summary in sor_family["agents"]]
+    everywhere = report["tables"][-1]
+    assert everywhere["family"] is None and "mine" not in [
+        summary["agent"] for summary in everywhere["agents"]]
 
 
 def test_uneven_episode_counts_are_cut_to_the_smallest(synthetic, tmp_path):
@@ -224,18 +236,21 @@ def test_outputs_tables_and_pngs(synthetic):
     for name in ("performance_profile.png", "score_distribution.png"):
         assert (output / name).read_bytes().startswith(PNG_SIGNATURE)
     assert json.loads((output / "leaderboard.json").read_text()) == report
-    agents = [summary["agent"] for summary in report["agents"]]
+    first = report["tables"][0]
+    agents = [summary["agent"] for summary in first["agents"]]
     page = (output / "leaderboard.html").read_text()
     table = read_html_table(page)
     assert [row[0]["text"] for row in table["rows"]] == agents
     assert [cell["text"] for cell in table["headers"]][:4] == ["agent", "envs", "episodes",
                                                               "IQM [95% CI]"]
-    assert len(table["headers"]) == 8 + len(tunegym.registered_ids())
+    assert len(table["headers"]) == 8 + len(first["envs"])
     means = {row[0]["text"]: float(row[4]["data-value"]) for row in table["rows"]}
-    assert means == {summary["agent"]: summary["mean"]["point"] for summary in report["agents"]}
-    mine = next(row for row in table["rows"] if row[0]["text"] == "mine")
-    uncovered = [cell["data-value"] for cell in mine[8:]].count("")
-    assert uncovered == len(tunegym.registered_ids()) - 2
+    assert means == {summary["agent"]: summary["mean"]["point"] for summary in first["agents"]}
+    for index, ranked in enumerate(report["tables"][1:], start=1):
+        rows = read_html_table(page, f"leaderboard-{index}")["rows"]
+        assert [row[0]["text"] for row in rows] == [summary["agent"]
+                                                    for summary in ranked["agents"]]
+        assert all(cell["data-value"] != "" for row in rows for cell in row[8:])
     assert "://" not in page                     # no network: every image is a data: URL
     images = page.split('src="data:image/png;base64,')[1:]
     assert len(images) == 2 + len(tunegym.registered_ids())
@@ -244,6 +259,8 @@ def test_outputs_tables_and_pngs(synthetic):
     assert len(read_html_table(page, "anchors")["rows"]) == len(tunegym.registered_ids())
     lines = (output / "leaderboard.md").read_text().splitlines()
     header = lines.index(next(line for line in lines if line.startswith("| agent |")))
+    assert lines[header - 2] == f"## {first['title']}: " + ", ".join(
+        env.removeprefix("tunegym/") for env in first["envs"])
     table_lines = lines[header + 2:header + 2 + len(agents)]
     assert [line.split(" | ")[0].removeprefix("| ") for line in table_lines] == agents
     assert lines[header + 2 + len(agents)] == ""
@@ -291,7 +308,7 @@ def test_command_line(synthetic, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(leaderboard, "SHIPPED_ENTRIES", folder / "shipped.jsonl")
     assert main(["leaderboard", str(results), "--output-dir", str(tmp_path / "cli"),
                  "--reps", "20", "--no-shipped", "--against", "baseline:weak"]) == 0
-    assert f"| mine | 2/{len(tunegym.registered_ids())} | 8 |" in capsys.readouterr().out
+    assert "| mine | 1/1 | 4 |" in capsys.readouterr().out
     report = json.loads((tmp_path / "cli" / "leaderboard.json").read_text())
     assert report["against"] == "baseline:weak" and not report["include_shipped"]
     # weak scores 1/3 everywhere: mine wins 6 of 8 episodes outright, ties none

@@ -61,6 +61,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "sor_sweeps": Benchmark(
         "bench_sor_sweeps.py",
         quick_arguments=("--batch", "4", "--grid", "8", "--sweeps", "3", "--repeats", "1")),
+    "sor_kernel": Benchmark("bench_sor_kernel.py", quick_arguments=("--batch", "2")),
     "vector_env": Benchmark(
         "bench_vector_env.py",
         quick_arguments=("--num-envs", "8", "--steps", "2", "--sync-steps", "1")),

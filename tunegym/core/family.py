@@ -40,7 +40,8 @@ class FamilyRecord:
         short_episode_kwargs: env kwargs that make episodes a few steps long, so tests and
             graders cross episode ends quickly (empty when episodes are short anyway).
         baselines: {baseline name: ``"module:attribute"``} of the family's fixed
-            baselines, ``random`` excluded (every family has it). The attribute is either
+            baselines, ``random`` excluded (every family has it); a family defined outside
+            tunegym (one script) may give the object itself. The attribute is either
             a policy factory ``make(env) -> Policy`` (played by
             :func:`tunegym.core.rollout.rollout` on a batched test env with one episode per
             seed) or, marked by ``episodes = True`` on the callable, a function
@@ -53,5 +54,5 @@ class FamilyRecord:
     name: str
     title: str
     short_episode_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    baselines: Mapping[str, str] = field(default_factory=dict)
+    baselines: Mapping[str, Any] = field(default_factory=dict)
     comparison: tuple[str, ...] = ()

@@ -55,6 +55,16 @@ def env_class(env_id: str) -> type[BatchedEnv]:
     return batched_class
 
 
+def is_batched_env(env_id: str) -> bool:
+    """Whether ``env_id`` is registered with a tunegym batched class (any namespace: a
+    user's own family counts)."""
+    try:
+        env_class(env_id)
+    except ValueError:
+        return False
+    return True
+
+
 def family_record(env_id: str) -> FamilyRecord:
     """The :class:`~tunegym.core.family.FamilyRecord` of a registered id's family."""
     batched_class = env_class(env_id)

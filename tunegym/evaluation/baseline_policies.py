@@ -40,7 +40,8 @@ def baseline_episodes(env_id: str, agent: str, seeds: torch.Tensor) -> EpisodeRe
         raise ValueError(f"agent must be one of {names} for {env_id}, got {agent!r}")
     if agent == RANDOM:
         return rollout(env_id, UniformRandom, seeds, split="test")
-    baseline = load_attribute(family_record(env_id).baselines[agent[len(BASELINE_PREFIX):]])
+    reference = family_record(env_id).baselines[agent[len(BASELINE_PREFIX):]]
+    baseline = load_attribute(reference) if isinstance(reference, str) else reference
     if getattr(baseline, "episodes", False):
         return baseline(env_id, seeds)
     return rollout(env_id, baseline, seeds, split="test")

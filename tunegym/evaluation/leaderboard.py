@@ -8,20 +8,23 @@ baseline entries (``tunegym/evaluation/data/baseline_entries.jsonl``, written by
 Normalisation, per env (:func:`tunegym.evaluation.scores.normalised_score`): 0 is the
 mean return of ``baseline:random`` on the env's shipped test episodes and 1 the mean
 return of the env's best baseline there (the *anchor*: the non-random baseline with the
-highest mean return; the leaderboard lists it per env). Anchors always come from the
-shipped entries, also with ``include_shipped=False``, so every leaderboard built with
-one tunegym version uses the same ones. An env without an anchor (no shipped entries,
-or no baseline beating random) is not scored; the outputs say so and how many result
-rows on it were left out.
+highest mean return; the leaderboard lists it per env). Anchors come from the shipped
+entries, also with ``include_shipped=False``, so every leaderboard built with one tunegym
+version uses the same ones; only an env the shipped entries do not cover at all (a family
+added since) is anchored on the baseline rows among the results (the outputs say so). An
+env without an anchor (no baseline beating random) is not scored; the outputs say so and
+how many result rows on it were left out.
 
-Aggregates, per agent over the envs it covers (an agent that covers only some envs is
-scored on those, and the outputs say which): IQM, mean, median and optimality gap of
-the normalised scores with 95% stratified-bootstrap confidence intervals (strata =
-envs), and the probability of improvement over ``against`` (default
-``baseline:random``) on the envs both cover. These statistics need the same number of
-episodes on every env of an agent, so an env with more episodes than the agent's
-smallest count keeps its lowest seeds only there (the outputs note every cut); the
-per-env means of the table average all of an env's episodes.
+Ranking (:func:`ranking_tables`): one table per family and set of envs, so a table ranks
+only agents that cover exactly the same envs, each aggregated over those: IQM, mean,
+median and optimality gap of the normalised scores with 95% stratified-bootstrap
+confidence intervals (strata = envs), and the probability of improvement over
+``against`` (default ``baseline:random``). When the envs span several families, a last
+table ranks the agents that cover every env. These statistics need the same number of
+episodes on every env of a table, so an env with more episodes than the agent's smallest
+count keeps its lowest seeds only there (the outputs note every cut); the per-env means
+of a table average all of an env's episodes. ``leaderboard.json`` also keeps one summary
+per agent over all the envs it covers (``agents``), which the figures plot.
 
 Result rows are refused (ValueError naming the file and line) when they are not JSON
 objects, lack a field, come from another tunegym version or from an env spec other than
@@ -51,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from tunegym.core import check_integer
-from tunegym.core.registration import registered_ids, spec_hash
+from tunegym.core.registration import env_class, is_batched_env, registered_ids, spec_hash
 from tunegym.evaluation.rows import BASELINE_PREFIX, RANDOM, read_rows, stale_reason
 from tunegym.evaluation.scores import (
     iqm,
@@ -96,6 +99,8 @@ def _read_rows(path: Path, stale: dict[str, str] | None) -> list[tuple[str, dict
     spec_hashes = {env_id: spec_hash(env_id) for env_id in registered_ids()}
     rows = []
     for where, row in read_rows(path):
+        if row["env_id"] not in spec_hashes and is_batched_env(row["env_id"]):
+            spec_hashes[row["env_id"]] = spec_hash(row["env_id"])     # a user's own family
         if row["env_id"] not in spec_hashes:
             if stale is not None:
                 continue
@@ -253,6 +258,57 @@ def summarise(agents: dict[str, AgentScores], against: AgentScores, all_envs: li
     return sorted(summaries, key=lambda summary: (-summary["iqm"]["point"], summary["agent"]))
 
 
+def _restricted(scores: AgentScores, envs: list[str]) -> AgentScores:
+    return AgentScores(scores.agent, {env: scores.per_env[env] for env in envs},
+                       {env: scores.returns[env] for env in envs})
+
+
+def family_of(env_id: str) -> tuple[str, str]:
+    """(family name, title) of a registered env (the title from its family record)."""
+    batched_class = env_class(env_id)
+    record = batched_class.record
+    return batched_class.family, record.title if record is not None else batched_class.family
+
+
+def ranking_tables(agents: dict[str, AgentScores], references: dict[str, AgentScores],
+                   against: str, envs: list[str], reps: int, seed: int) -> list[dict]:
+    """The ranked tables: per family, one table per set of the family's ``envs`` that
+    agents cover (an agent is ranked only beside agents covering exactly the same envs,
+    its aggregates over those), largest set first; then, when the envs span several
+    families, one table of the agents covering every env.
+
+    Returns:
+        [{"family", "title", "envs", "agents": summaries (see :func:`summarise`)}].
+    """
+    families: dict[str, list[str]] = {}
+    titles = {}
+    for env in envs:
+        family, titles[family] = family_of(env)
+        families.setdefault(family, []).append(env)
+    tables = []
+    for family, family_envs in families.items():
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for name, scores in agents.items():
+            covered = tuple(env for env in family_envs if env in scores.per_env)
+            if covered:
+                groups.setdefault(covered, []).append(name)
+        for covered in sorted(groups, key=lambda key: (-len(key), key)):
+            members = {name: _restricted(agents[name], list(covered)) for name in groups[covered]}
+            reference = references[against]
+            reference = _restricted(reference, [env for env in covered
+                                                if env in reference.per_env])
+            tables.append({"family": family, "title": titles[family], "envs": list(covered),
+                           "agents": summarise(members, reference, list(covered), reps,
+                                               seed)})
+    everywhere = {name: scores for name, scores in agents.items()
+                  if all(env in scores.per_env for env in envs)}
+    if len(families) > 1 and everywhere:
+        tables.append({"family": None, "title": "All families", "envs": list(envs),
+                       "agents": summarise(everywhere, references[against], list(envs), reps,
+                                           seed)})
+    return tables
+
+
 # ----------------------------------------------------------------------------- figures
 def _png(figure) -> bytes:
     """The figure as PNG bytes (laid out, then closed)."""
@@ -382,21 +438,22 @@ def _notes(report: dict) -> list[str]:
     against, reps = report["against"], report["reps"]
     notes = [(f"Normalised score per test episode: 0 = {RANDOM}'s mean return on the env's "
               f"test split, 1 = the env's anchor baseline's (table of anchors). Aggregates "
-              f"per agent over the envs it covers; [95% CI] from {reps} stratified-bootstrap "
+              f"per agent over the envs of its table (a table ranks only agents covering the "
+              f"same envs); [95% CI] from {reps} stratified-bootstrap "
               f"replicates (strata = envs). P(> {against}): probability of improvement over "
               f"{against} on the envs both cover. Optimality gap: mean shortfall below 1.")]
-    for summary in report["agents"]:
-        if summary["missing_envs"]:
-            count = len(summary["envs"])
-            notes.append(f"{summary['agent']} covers {count} env{'s' * (count > 1)} "
-                         f"({', '.join(map(_short, summary['envs']))}); its aggregates are "
-                         f"over {'those' if count > 1 else 'it'} only.")
+    cut = {summary["agent"]: summary for table in report["tables"]
+           for summary in table["agents"] if summary["episodes_dropped"]}
+    for summary in cut.values():
         if summary["episodes_dropped"]:
             dropped = ", ".join(f"{_short(env)} {count}"
                                 for env, count in summary["episodes_dropped"].items())
             notes.append(f"{summary['agent']}: aggregates over {summary['episodes_per_env']} "
                          f"episodes per env (the lowest seeds), so that every env weighs the "
                          f"same; left out: {dropped}.")
+    for env in report.get("anchored_on_results", []):
+        notes.append(f"{_short(env)} has no shipped baseline entries: its scores are anchored "
+                     f"on the baseline rows of the results themselves.")
     for env, reason in report["unscored_envs"].items():
         rows = report["unscored_rows"].get(env, 0)
         notes.append(f"{_short(env)} is not scored: {reason}"
@@ -414,45 +471,53 @@ def _anchor_rows(report: dict) -> list[list[str]]:
             for env, anchor in report["anchors"].items()]
 
 
+def _heading(table: dict) -> str:
+    return f"{table['title']}: {', '.join(map(_short, table['envs']))}"
+
+
 def markdown(report: dict) -> str:
-    """``leaderboard.md`` of a report (see :func:`build_leaderboard`): the table, notes
-    and the anchors."""
-    envs = list(report["anchors"])
-    table = markdown_table([header for header, _ in _columns(report["against"], envs)],
-                            [[text for text, _ in _cells(summary, envs)]
-                             for summary in report["agents"]])
+    """``leaderboard.md`` of a report (see :func:`build_leaderboard`): one table per
+    family and env set, notes and the anchors."""
+    sections = [f"## {_heading(table)}\n\n" + markdown_table(
+        [header for header, _ in _columns(report["against"], table["envs"])],
+        [[text for text, _ in _cells(summary, table["envs"])] for summary in table["agents"]])
+        for table in report["tables"]]
     notes = "\n".join(f"- {note}" for note in _notes(report))
-    return (f"# tunegym leaderboard\n\n{table}\n\n{notes}\n\n## Anchors\n\n"
-            f"{markdown_table(ANCHOR_HEADERS, _anchor_rows(report))}\n")
+    return ("# tunegym leaderboard\n\n" + "\n\n".join(sections) + f"\n\n{notes}\n\n"
+            f"## Anchors\n\n{markdown_table(ANCHOR_HEADERS, _anchor_rows(report))}\n")
 
 
 _SCRIPT = """
 (function () {
-  var table = document.getElementById("leaderboard");
-  var headers = table.tHead.rows[0].cells;
-  function sortBy(column) {
-    var header = headers[column];
-    var ascending = header.getAttribute("aria-sort") !== "ascending";
-    var numeric = header.dataset.type === "number";
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.sort(function (x, y) {
-      var a = x.cells[column].dataset.value, b = y.cells[column].dataset.value;
-      if (a === "" || b === "") { return (a === "") - (b === ""); }  // envs not covered: last
-      var order = numeric ? Number(a) - Number(b) : a.localeCompare(b);
-      return ascending ? order : -order;
-    });
-    rows.forEach(function (row) { body.appendChild(row); });
-    for (var i = 0; i < headers.length; i++) { headers[i].removeAttribute("aria-sort"); }
-    header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-    table.dataset.sortedBy = header.dataset.key + ":" + (ascending ? "ascending" : "descending");
+  function sortable(table) {
+    var headers = table.tHead.rows[0].cells;
+    function sortBy(column) {
+      var header = headers[column];
+      var ascending = header.getAttribute("aria-sort") !== "ascending";
+      var numeric = header.dataset.type === "number";
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (x, y) {
+        var a = x.cells[column].dataset.value, b = y.cells[column].dataset.value;
+        if (a === "" || b === "") { return (a === "") - (b === ""); }  // empty cells: last
+        var order = numeric ? Number(a) - Number(b) : a.localeCompare(b);
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+      for (var i = 0; i < headers.length; i++) { headers[i].removeAttribute("aria-sort"); }
+      header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+      table.dataset.sortedBy = header.dataset.key + ":" + (ascending ? "ascending" : "descending");
+    }
+    for (var i = 0; i < headers.length; i++) {
+      headers[i].addEventListener("click", sortBy.bind(null, i));
+    }
+    table.dataset.sortable = "ready";
   }
-  for (var i = 0; i < headers.length; i++) {
-    headers[i].addEventListener("click", sortBy.bind(null, i));
-  }
-  table.dataset.sortable = "ready";
+  var tables = document.querySelectorAll('table[id^="leaderboard"]');
+  for (var t = 0; t < tables.length; t++) { sortable(tables[t]); }
+  var first = document.getElementById("leaderboard");
   if (window.location.hash === "#selftest") {  // scripts/check_leaderboard_html.py
-    table.querySelector('th[data-key="' + table.dataset.selftestColumn + '"]').click();
+    first.querySelector('th[data-key="' + first.dataset.selftestColumn + '"]').click();
   }
 })();
 """
@@ -493,12 +558,15 @@ def html_page(report: dict, figures: dict[str, bytes], env_figures: dict[str, by
     """``leaderboard.html`` of a report (see :func:`build_leaderboard`): the sortable
     table, notes, anchors and every plot (``figures`` {name: PNG}, ``env_figures``
     {env: PNG}) inline."""
-    envs = list(report["anchors"])
     keys = ["agent", "envs", "episodes", "iqm", "mean", "median", "optimality_gap",
-            "probability_of_improvement"] + envs
-    table = _html_table("leaderboard", _columns(report["against"], envs),
-                        [_cells(summary, envs) for summary in report["agents"]], keys,
-                        f' data-selftest-column="{SELFTEST_COLUMN}"')
+            "probability_of_improvement"]
+    table = "\n".join(
+        f"<h2>{html.escape(_heading(ranked))}</h2>\n" + _html_table(
+            "leaderboard" if index == 0 else f"leaderboard-{index}",
+            _columns(report["against"], ranked["envs"]),
+            [_cells(summary, ranked["envs"]) for summary in ranked["agents"]],
+            keys + ranked["envs"], f' data-selftest-column="{SELFTEST_COLUMN}"' * (index == 0))
+        for index, ranked in enumerate(report["tables"]))
     anchor_table = _html_table("anchors", [(header, "text") for header in ANCHOR_HEADERS],
                                [[(text, text) for text in row] for row in _anchor_rows(report)],
                                ANCHOR_HEADERS)
@@ -507,7 +575,8 @@ def html_page(report: dict, figures: dict[str, bytes], env_figures: dict[str, by
                     for env, png in env_figures.items())
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>tunegym leaderboard</title><style>{_STYLE}</style></head><body>\n"
-            f"<h1>tunegym leaderboard</h1>\n<p>Click a column header to sort.</p>\n{table}\n"
+            f"<h1>tunegym leaderboard</h1>\n<p>Click a column header to sort its "
+            f"table.</p>\n{table}\n"
             f"<ul>{notes}</ul>\n<h2>Anchors</h2>\n{anchor_table}\n<h2>Aggregates</h2>\n"
             + "".join(_image(png, name) for name, png in figures.items())
             + f"\n<h2>Per env</h2>\n{plots}\n<script>{_SCRIPT}</script>\n</body></html>\n")
@@ -601,6 +670,14 @@ def build_leaderboard(result_paths: list[str | Path], output_dir: str | Path = "
                           f"scripts/compute_baseline_entries.py --envs {env})"
                      for env in registered_ids() if env not in anchors and env not in unscored})
     results = [entry for path in result_paths for entry in load_rows(path)]
+    # an env the shipped entries do not cover (a family added since) is anchored on the
+    # baseline rows among the results, and the outputs say so
+    unshipped = {row["env_id"] for _, row in results} - {row["env_id"] for _, row in shipped}
+    own, _ = compute_anchors([row for _, row in results if row["env_id"] in unshipped])
+    for env, anchor in own.items():
+        anchors[env] = anchor
+        unscored.pop(env, None)
+    anchored_on_results = sorted(own)
     if not include_shipped and not results:
         raise ValueError("result_paths must name at least one results file when "
                          "include_shipped is False")
@@ -614,6 +691,10 @@ def build_leaderboard(result_paths: list[str | Path], output_dir: str | Path = "
         raise ValueError(f"against must be one of the agents {sorted(references)}, got "
                          f"{against!r}")
     summaries = summarise(agents, references[against], list(anchors), reps, seed)
+    tables = ranking_tables(agents, references, against,
+                            [env for env in anchors if any(env in scores.per_env
+                                                           for scores in agents.values())],
+                            reps, seed)
     figures = {"performance_profile.png": performance_profile_png(agents, summaries, reps,
                                                                   seed),
                "score_distribution.png": score_distribution_png(agents, summaries)}
@@ -625,10 +706,10 @@ def build_leaderboard(result_paths: list[str | Path], output_dir: str | Path = "
               "confidence": CONFIDENCE, "include_shipped": include_shipped,
               "results": [str(path) for path in result_paths],
               "anchors": {env: asdict(anchor) for env, anchor in anchors.items()},
-              "unscored_envs": unscored,
+              "unscored_envs": unscored, "anchored_on_results": anchored_on_results,
               "unscored_rows": dict(Counter(row["env_id"] for _, row in results
                                             if row["env_id"] not in anchors)),
-              "agents": summaries,
+              "agents": summaries, "tables": tables,
               "files": [str(output_dir / name) for name in
                         ("leaderboard.md", "leaderboard.html", *figures, "leaderboard.json")]}
     outputs = {"leaderboard.md": markdown(report).encode(),

@@ -26,7 +26,7 @@ import torch
 
 from tunegym.agents.policies import load_policy
 from tunegym.core import EpisodeRecords, check_integer, env_class, registered_ids, rollout
-from tunegym.core.registration import spec_hash
+from tunegym.core.registration import is_batched_env, spec_hash
 from tunegym.evaluation.backends import run_tasks
 from tunegym.evaluation.baseline_policies import replay_mismatches
 from tunegym.evaluation.rows import (
@@ -57,8 +57,7 @@ def evaluate(env_id: str, agent: str | Path, num_seeds: int = 10,
     ``wall_seconds``.
     """
     num_seeds = check_integer("num_seeds", num_seeds)
-    if env_id not in registered_ids():
-        raise ValueError(f"env {env_id!r} is not registered")
+    env_class(env_id)                   # ValueError naming the id when it is not registered
     checkpoint = Path(agent)
     _, summary = load_policy(checkpoint)
     if summary["env"] != env_id:
@@ -107,9 +106,9 @@ def validate(results: str | Path, tolerance: float = 1e-6) -> list[dict]:
     groups: dict[tuple[str, str], list[dict]] = {}
     spec_hashes: dict[str, str] = {}
     for where, row in read_rows(results):
-        if row["env_id"] not in registered_ids():
+        if not is_batched_env(row["env_id"]):
             raise ValueError(f"{where} has env_id {row['env_id']!r}; it must be one of "
-                             f"{registered_ids()}")
+                             f"{registered_ids()} (or another registered tunegym env)")
         spec_hashes.setdefault(row["env_id"], spec_hash(row["env_id"]))
         reason = stale_reason(row, spec_hashes)
         if reason is not None:

@@ -36,7 +36,9 @@ import gymnasium
 
 import tunegym
 from tunegym.agents.catalog import agent_entry
+from tunegym.configs import config_names, config_path
 from tunegym.core import did_you_mean
+from tunegym.core.registration import is_batched_env
 
 #: key -> (types allowed, whether required).
 KEYS: dict[str, tuple[tuple[type, ...], bool]] = {
@@ -84,7 +86,7 @@ class TrainConfig:
         if missing:
             raise ValueError(f"config is missing the required key(s) {missing}")
         env = values["env"]
-        if env not in tunegym.registered_ids():
+        if not is_batched_env(env):
             raise ValueError(f"config key 'env': unknown env id {env!r}"
                              f"{did_you_mean(env, tunegym.registered_ids())}")
         agent = values["agent"]
@@ -112,17 +114,24 @@ class TrainConfig:
         return config
 
     @classmethod
-    def load(cls, path: str | Path) -> TrainConfig:
-        """Read and validate a YAML config file."""
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+        """Read and validate a YAML config file, or a shipped config by name (e.g.
+        ``"sor_chebcb"``, see :mod:`tunegym.configs`); ``overrides`` replace top-level keys
+        before validation (e.g. ``{"timesteps": 64}``)."""
         import yaml
 
         path = Path(path)
         if not path.is_file():
-            raise ValueError(f"config file {str(path)!r} does not exist")
+            if path.suffix or len(path.parts) > 1 or str(path) not in config_names():
+                raise ValueError(f"config file {str(path)!r} does not exist (nor is it a "
+                                 f"shipped config: {', '.join(config_names())})")
+            path = config_path(str(path))
         try:
             values = yaml.safe_load(path.read_text())
         except yaml.YAMLError as error:
             raise ValueError(f"config file {str(path)!r} is not valid YAML: {error}") from error
+        if overrides and isinstance(values, dict):
+            values = {**values, **overrides}
         return cls.from_mapping(values, name=path.stem)
 
     def check_spaces(self) -> None:
