@@ -49,9 +49,9 @@ from machine import (
     synchronise,
 )
 
-from tunegym.proxy.model import MODELS, fit_proxy, make_proxy_batched_env
 from tunegym.core.registration import make_batched_env
 from tunegym.proxy.dataset import collect_random_designs
+from tunegym.proxy.model import MODELS, fit_proxy, make_proxy_batched_env
 
 DESIGN_ENV_IDS = ("tunegym/DRAMController-v0", "tunegym/AcceleratorDesign-v0")
 ARCHGYM = {"relative_rmse_percent": 0.61, "speedup": 2000,

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 
 import numba
@@ -43,8 +42,8 @@ from machine import (
     add_machine_arguments,
     apply_machine_arguments,
     headline_entry,
+    interleaved_medians,
     machine_facts,
-    synchronise,
 )
 
 from tunegym.envs.sor import SOREnv, omega_grid
@@ -67,21 +66,6 @@ def sor_v0_systems(batch: int, grid: int) -> tuple[GridStencil, torch.Tensor]:
 def on_device(stencil: GridStencil, rhs: torch.Tensor, device: torch.device):
     return (GridStencil(*(getattr(stencil, name).to(device) for name in COEFFICIENTS),
                         grid_size=stencil.grid_size), rhs.to(device))
-
-
-def interleaved_medians(runs: dict, repeats: int, device: torch.device) -> dict[str, float]:
-    """Median wall time of each ``runs[name]()``, timed in rotation after one warm-up
-    round, so that other load on the machine hits each candidate alike."""
-    times = {name: [] for name in runs}
-    for round_index in range(repeats + 1):
-        for name, run in runs.items():
-            synchronise(device)
-            start = time.perf_counter()
-            run()
-            synchronise(device)
-            if round_index > 0:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def bench_batch(batch: int, grid: int, repeats: int, device: torch.device) -> dict:

@@ -53,7 +53,7 @@ import pyamg
 import scipy
 import scipy.sparse
 import torch
-from machine import headline_entry, machine_facts, synchronise
+from machine import headline_entry, interleaved_medians, machine_facts, synchronise
 from pyamg.relaxation.relaxation import sor as pyamg_sor
 
 from tunegym.simulators.sor import GridStencil, red_black_permutation, sor_sweep
@@ -117,21 +117,6 @@ def pyamg_sweeps(matrices, rhs: np.ndarray, sweeps: int) -> np.ndarray:
     for index, matrix in enumerate(matrices):
         pyamg_sor(matrix, solutions[index], rhs[index], OMEGA, iterations=sweeps)
     return solutions
-
-
-def interleaved_medians(runs: dict, repeats: int, device: torch.device) -> dict[str, float]:
-    """Median wall time of each ``runs[name]()``, timed in rotation (one warm-up round
-    first), so that load changes on a shared machine hit every candidate alike."""
-    times = {name: [] for name in runs}
-    for round_index in range(repeats + 1):
-        for name, run in runs.items():
-            synchronise(device)
-            start = time.perf_counter()
-            run()
-            synchronise(device)
-            if round_index > 0:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def bench_stencil(name: str, stencil: GridStencil, rhs: torch.Tensor, sweeps: int,

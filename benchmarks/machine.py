@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import statistics
+import time
 
 import torch
 
@@ -28,6 +30,21 @@ def synchronise(device: torch.device) -> None:
     """Wait for queued GPU work so wall clocks measure it (no-op on the CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def interleaved_medians(runs: dict, repeats: int, device: torch.device) -> dict[str, float]:
+    """Median wall time of each ``runs[name]()``, timed in rotation (one warm-up round
+    first), so that load changes on a shared machine hit every candidate alike."""
+    times = {name: [] for name in runs}
+    for round_index in range(repeats + 1):
+        for name, run in runs.items():
+            synchronise(device)
+            start = time.perf_counter()
+            run()
+            synchronise(device)
+            if round_index > 0:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def machine_facts(device: torch.device) -> dict:
