@@ -162,7 +162,7 @@ def test_scores_match_a_hand_computation(synthetic):
     # every table ranks agents over exactly its envs; baselines cover whole families
     for table in report["tables"]:
         assert all(summary["envs"] == table["envs"] for summary in table["agents"])
-    sor_family = [table for table in report["tables"] if table["family"] == "sor"][0]
+    sor_family = next(table for table in report["tables"] if table["family"] == "sor")
     assert len(sor_family["envs"]) == 3 and "mine" not in [
         summary["agent"] for summary in sor_family["agents"]]
     everywhere = report["tables"][-1]

@@ -136,7 +136,7 @@ def test_reproduce_command_and_bad_input(toy_family, tmp_path, capsys):
     assert {row["checkpoint"].split("/")[-2] for row in rows if row["checkpoint"]} == {"seed_3"}
     with pytest.raises(ValueError, match="config 'nope' is not shipped|does not exist"):
         comparison_configs(TOY_ID, ["nope"])
-    with pytest.raises(ValueError, match="trains on tunegym/SOR-v0, not on the family"):
+    with pytest.raises(ValueError, match="trains on tunegym/SOR-v0, not on an env of"):
         comparison_configs(TOY_ID, ["sor_chebcb"])
     with pytest.raises(SystemExit, match="num_seeds must be an integer >= 1"):
         main(["reproduce", TOY_ID, "--seeds", "0", "--configs", str(toy_family)])

@@ -191,7 +191,10 @@ class DesignEnv(BatchedEnv):
         name="architecture_design", title="Architecture design (ArchGym, Krishnan et al., "
         "ISCA 2023)",
         short_episode_kwargs={"horizon": 3},
-        baselines={"default_design": "tunegym.baselines.architecture_design:FixedDesign"})
+        baselines={"default_design": "tunegym.baselines.architecture_design:FixedDesign"},
+        comparison=tuple(f"{env}_{agent}" for env in ("dram", "accelerator") for agent in (
+            "random_walk", "genetic_algorithm", "ant_colony", "bayesian_optimisation",
+            "ppo")))
     design_space: ClassVar[DesignSpace]
     metric_keys: ClassVar[tuple[str, ...]]
     metric_scales: ClassVar[dict[str, float]]

@@ -466,9 +466,11 @@ ANCHOR_HEADERS = ["env", f"{RANDOM} mean return", "anchor baseline", "anchor mea
 
 
 def _anchor_rows(report: dict) -> list[list[str]]:
+    """The anchors of the envs the tables rank."""
+    ranked = {env for table in report["tables"] for env in table["envs"]}
     return [[_short(env), f"{anchor['random_return']:.4f}", anchor["anchor_agent"],
              f"{anchor['anchor_return']:.4f}", str(anchor["episodes"])]
-            for env, anchor in report["anchors"].items()]
+            for env, anchor in report["anchors"].items() if env in ranked]
 
 
 def _heading(table: dict) -> str:

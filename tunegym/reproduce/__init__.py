@@ -7,10 +7,10 @@ Steps (:func:`reproduce`):
 1. the baselines of the family record (``baseline:random`` and the record's) play one
    test episode per seed (:func:`tunegym.evaluation.baseline_policies.play_baseline`);
 2. every config named by the family record's ``comparison`` (``tunegym/configs/<name>.yaml``,
-   the only place its hyperparameters live) is trained by ``tunegym train`` on ``env_id``
-   (the config's env is replaced by ``env_id``, a sibling id of the same family, and its
-   ``env_kwargs`` kept: they are training choices such as a shaped reward) for each of
-   its seeds, and every checkpoint plays the same test seeds on the registered env;
+   the only place its hyperparameters live) for an env of ``env_id``'s batched class is
+   trained by ``tunegym train`` on ``env_id`` (the config's env replaced by ``env_id``,
+   its ``env_kwargs`` kept: they are training choices such as a shaped reward) for each
+   of its seeds, and every checkpoint plays the same test seeds on the registered env;
    rows are named after the config (``agent`` = config name, one checkpoint per training
    seed);
 3. the rows go to ``<output_dir>/<id>_rows.jsonl`` (and ``.csv``), atomically;
@@ -79,16 +79,24 @@ class Reproduction:
 
 def comparison_configs(env_id: str, configs: list[str] | None = None,
                        overrides: dict[str, Any] | None = None) -> list[TrainConfig]:
-    """The validated training configs of ``env_id``'s comparison (or of ``configs``, shipped
-    names or paths), each moved to ``env_id`` and updated by ``overrides`` (config keys,
-    e.g. ``{"timesteps": 64, "seeds": [0]}`` for a smoke run)."""
-    names = family_record(env_id).comparison if configs is None else configs
+    """The validated training configs of ``env_id``'s comparison, each moved to
+    ``env_id`` and updated by ``overrides`` (config keys, e.g. ``{"timesteps": 64,
+    "seeds": [0]}`` for a smoke run).
+
+    The family record's comparison may name configs of every env of the family: those
+    of an env with another batched class than ``env_id``'s (a DRAM config for the
+    accelerator env) are left out. ``configs`` (shipped names or files) replaces the
+    record's list, and then each must train an env of ``env_id``'s class.
+    """
+    target = env_class(env_id)
     loaded = []
-    for name in names:
+    for name in family_record(env_id).comparison if configs is None else configs:
         config = TrainConfig.load(name)
-        if env_class(config.env).family != env_class(env_id).family:
-            raise ValueError(f"configs: {name!r} trains on {config.env}, not on the family "
-                             f"of {env_id}")
+        if env_class(config.env) is not target:
+            if configs is None:
+                continue
+            raise ValueError(f"configs: {name!r} trains on {config.env}, not on an env of "
+                             f"{env_id}'s class {target.__name__}")
         loaded.append(TrainConfig.load(name, {**(overrides or {}), "env": env_id}))
     return loaded
 

@@ -1,4 +1,4 @@
-"""``tunegym compare`` for the coverage family: SubPO vs modular RL and fixed baselines.
+"""The coverage family's paper experiment (``tunegym reproduce``): SubPO vs modular RL and fixed baselines.
 
 Reproduces the qualitative result of Prajapat et al. (ICLR 2024): on submodular
 coverage, SubPO (policy gradient on marginal gains) beats modular RL (PPO from
@@ -25,15 +25,17 @@ from tunegym.baselines.coverage import GreedyMarginalGain, RandomMoves, final_va
 from tunegym.core import ActFunction, check_integer
 from tunegym.envs.coverage import CoverageEnv
 from tunegym.io import pyplot, save_figure, write_report
+from tunegym.training import TrainConfig
 
 
 def train_subpo(env_kwargs: dict, policy: str, updates: int, batch: int, seed: int,
-                device: str) -> tuple[SubPO, list[tuple[int, float]], float]:
-    """Train SubPO on the train split; returns (agent, [(env steps, mean F)], seconds)."""
+                device: str, **hyperparameters) -> tuple[SubPO, list[tuple[int, float]], float]:
+    """Train SubPO on the train split (``hyperparameters`` go to SubPO, e.g. the config's
+    ``learning_rate``); returns (agent, [(env steps, mean F)], seconds)."""
     kwargs = {**env_kwargs, "observe_map": policy == "history"}
     env = CoverageEnv(num_envs=batch, split="train", device=device, **kwargs)
     agent = SubPO(env.single_observation_space.shape[0], policy=policy, seed=seed,
-                  device=device)
+                  device=device, **hyperparameters)
     curve, start = [], time.perf_counter()
     for update in range(updates):
         seeds = torch.arange(update * batch, (update + 1) * batch) + seed * 10**9
@@ -42,12 +44,12 @@ def train_subpo(env_kwargs: dict, policy: str, updates: int, batch: int, seed: i
     return agent, curve, time.perf_counter() - start
 
 
-def train_modular_ppo(env_kwargs: dict, timesteps: int, seed: int,
-                      device: str) -> tuple[object, list[tuple[int, float]], float,
-                                            list[tuple[int, float]]]:
-    """PPO (SB3) on the additive reward. Returns (model, [(env steps, mean F)], seconds,
-    [(env steps, mean additive return)]): the last curve shows PPO does learn the reward
-    it is given."""
+def train_modular_ppo(env_kwargs: dict, timesteps: int, seed: int, device: str,
+                      num_envs: int = 32, **hyperparameters
+                      ) -> tuple[object, list[tuple[int, float]], float, list[tuple[int, float]]]:
+    """PPO (SB3) on the additive reward, ``num_envs`` envs, ``hyperparameters`` to PPO (the
+    config's ``agent_kwargs``). Returns (model, [(env steps, mean F)], seconds, [(env steps,
+    mean additive return)]): the last curve shows PPO does learn the reward it is given."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import VecMonitor
@@ -75,22 +77,28 @@ def train_modular_ppo(env_kwargs: dict, timesteps: int, seed: int,
                 self.return_curve.append((self.num_timesteps, float(np.mean(self.returns))))
                 self.values, self.returns = [], []
 
-    batched = tunegym.make_sb3_vec_env("tunegym/Coverage-v0", num_envs=32, device=device,
+    batched = tunegym.make_sb3_vec_env("tunegym/Coverage-v0", num_envs=num_envs, device=device,
                                        reward="modular", **env_kwargs)
     batched.seed(seed)
     vec_env = VecMonitor(batched)
-    model = PPO("MlpPolicy", vec_env, n_steps=64, batch_size=512, seed=seed, device="cpu",
-                verbose=0)
+    model = PPO("MlpPolicy", vec_env, seed=seed, device="cpu", verbose=0,
+                **hyperparameters)
     callback, start = EpisodeValues(), time.perf_counter()
     model.learn(total_timesteps=timesteps, callback=callback)
     return model, callback.curve, time.perf_counter() - start, callback.return_curve
 
 
 def run_comparison(env_id: str = "tunegym/Coverage-v0", num_seeds: int = 64, seed: int = 0,
-                   device: str = "cpu", subpo_updates: int = 150, subpo_batch: int = 256,
-                   ppo_timesteps: int = 200_000, **env_overrides) -> dict:
+                   device: str = "cpu", subpo_updates: int | None = None,
+                   subpo_batch: int | None = None, ppo_timesteps: int | None = None,
+                   **env_overrides) -> dict:
     """Train SubPO (Markov and history policies) and modular PPO, then score every policy
     on ``num_seeds`` test episodes.
+
+    The hyperparameters are the shipped configs' (``coverage_subpo``: batch = its
+    ``num_envs``, updates = its ``timesteps`` / (batch x horizon), its ``agent_kwargs``;
+    ``coverage_modular_ppo``: its ``timesteps``, ``num_envs`` and ``agent_kwargs``);
+    ``subpo_updates``, ``subpo_batch`` and ``ppo_timesteps`` override them for a smoke run.
 
     Returns:
         {"values": {policy: F(S) (num_seeds,) tensor}, "curves": {policy: [(env steps,
@@ -103,6 +111,13 @@ def run_comparison(env_id: str = "tunegym/Coverage-v0", num_seeds: int = 64, see
                   if key not in ("split", "device", "observe_map", "reward")}
     seeds = torch.arange(seed, seed + num_seeds)
     test_env = CoverageEnv(num_envs=num_seeds, split="test", device=device, **env_kwargs)
+    subpo_config, ppo_config = (TrainConfig.load(name)
+                                for name in ("coverage_subpo", "coverage_modular_ppo"))
+    subpo_batch = subpo_config.num_envs if subpo_batch is None else subpo_batch
+    subpo_updates = (subpo_config.timesteps // (subpo_batch * test_env.horizon)
+                     if subpo_updates is None else subpo_updates)
+    subpo_kwargs = {key: value for key, value in subpo_config.agent_kwargs.items()
+                    if key != "policy"}             # both policies are trained
     values, curves, seconds = {}, {}, {}
     values["Random walk"] = final_values(test_env, seeds, RandomMoves(num_seeds, seed))
     values["Greedy marginal gain"] = final_values(test_env, seeds,
@@ -110,14 +125,16 @@ def run_comparison(env_id: str = "tunegym/Coverage-v0", num_seeds: int = 64, see
     for policy in ("markov", "history"):
         name = f"SubPO ({policy})"
         agent, curves[name], seconds[name] = train_subpo(env_kwargs, policy, subpo_updates,
-                                                         subpo_batch, seed, device)
+                                                         subpo_batch, seed, device,
+                                                         **subpo_kwargs)
         env = CoverageEnv(num_envs=num_seeds, split="test", device=device,
                           observe_map=policy == "history", **env_kwargs)
         values[name] = final_values(env, seeds, ActFunction(
             lambda obs, agent=agent: agent.act(obs, deterministic=True)))
     name = "Modular RL (PPO, additive reward)"
     model, curves[name], seconds[name], additive_curve = train_modular_ppo(
-        env_kwargs, ppo_timesteps, seed, device)
+        env_kwargs, ppo_config.timesteps if ppo_timesteps is None else ppo_timesteps, seed,
+        device, ppo_config.num_envs, **ppo_config.agent_kwargs)
     values[name] = final_values(test_env, seeds, SB3Policy(model, test_env))
     return {"values": values, "curves": curves, "train_seconds": seconds,
             "ppo_additive_return_curve": additive_curve}

@@ -1,4 +1,4 @@
-"""``tunegym compare`` for quantum architecture search: MaskablePPO vs the baselines.
+"""Quantum architecture search's paper experiment (``tunegym reproduce``): MaskablePPO vs the baselines.
 
 Trains sb3-contrib's MaskablePPO (the env's action mask; optionally the threshold
 curriculum as a callback) on the train split, evaluates its deterministic policy on the
@@ -24,6 +24,7 @@ from tunegym.baselines.quantum_arch_search import (
 from tunegym.core import check_integer
 from tunegym.envs.quantum_arch_search import CHEMICAL_ACCURACY, QuantumArchSearchEnv
 from tunegym.io import pyplot, save_figure, write_report
+from tunegym.training import TrainConfig
 
 AGENT = "MaskablePPO (ours)"
 
@@ -56,19 +57,24 @@ def summarise(outcome: dict) -> dict[str, float]:
 
 
 def run_comparison(env_id: str = "tunegym/QuantumArchSearch-v0", num_seeds: int = 16,
-                   seed: int = 0, device: str = "cpu", timesteps: int = 24_576,
-                   eval_every: int = 2048, num_envs: int = 16, curriculum: bool = False,
-                   **env_overrides) -> dict:
+                   seed: int = 0, device: str = "cpu", timesteps: int | None = None,
+                   eval_every: int = 2048, num_envs: int | None = None,
+                   curriculum: bool = False, **env_overrides) -> dict:
     """Train, evaluate along the way and score the baselines on ``num_seeds`` test
-    episodes. Returns {"rows": {name: summary}, "curve": [(steps, summary)]}."""
+    episodes. The agent's hyperparameters, budget and env count are the shipped config
+    ``qas_h2_maskable_ppo``'s (``timesteps`` and ``num_envs`` override them for a smoke
+    run; ``curriculum`` adds the default threshold curriculum). Returns {"rows": {name:
+    summary}, "curve": [(steps, summary)]}."""
     from sb3_contrib import MaskablePPO
 
     import tunegym
     from tunegym.agents.qas_curriculum import CurriculumCallback, ThresholdCurriculum
 
+    config = TrainConfig.load("qas_h2_maskable_ppo")
     num_seeds = check_integer("num_seeds", num_seeds)
-    timesteps, eval_every = check_integer("timesteps", timesteps), check_integer(
-        "eval_every", eval_every)
+    timesteps = check_integer("timesteps", config.timesteps if timesteps is None else timesteps)
+    num_envs = check_integer("num_envs", config.num_envs if num_envs is None else num_envs)
+    eval_every = check_integer("eval_every", eval_every)
     env_kwargs = {key: value for key, value in {**gymnasium.spec(env_id).kwargs,
                                                  **env_overrides}.items()
                   if key not in ("split", "device")}
@@ -82,8 +88,8 @@ def run_comparison(env_id: str = "tunegym/QuantumArchSearch-v0", num_seeds: int 
     vec_env = tunegym.make_sb3_vec_env(env_id, num_envs=num_envs, device=device,
                                        **env_kwargs)
     vec_env.seed(seed)
-    model = MaskablePPO("MlpPolicy", vec_env, n_steps=64, batch_size=256,
-                        learning_rate=1e-3, ent_coef=0.01, seed=seed, device="cpu", verbose=0)
+    model = MaskablePPO(config.policy, vec_env, seed=seed, device="cpu", verbose=0,
+                        **config.agent_kwargs)
     callback = CurriculumCallback(ThresholdCurriculum()) if curriculum else None
     curve = []
     while model.num_timesteps < timesteps:

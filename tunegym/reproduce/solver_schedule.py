@@ -1,4 +1,4 @@
-"""``tunegym compare`` for the solver-schedule family: searched schedules vs fixed solvers.
+"""The solver-schedule family's paper experiment (``tunegym reproduce``): searched schedules vs fixed solvers.
 
 The paper-style table of Liu et al. (ICLR 2024): the sampling error of every fixed
 solver (DDIM, DPM-Solver++ 2M/3M, UniPC-2) on every timestep spacing (uniform time,
@@ -16,32 +16,37 @@ from pathlib import Path
 import gymnasium
 import torch
 
+from tunegym.agents.catalog import agent_entry
 from tunegym.agents.schedule_search import ScheduleSearch
 from tunegym.baselines.solver_schedule import FIXED_SOLVERS, fixed_solver_errors
 from tunegym.core import check_integer
 from tunegym.envs.solver_schedule import SolverScheduleEnv, SolverScheduleOneShotEnv
 from tunegym.io import pyplot, save_figure, write_report
 from tunegym.simulators.diffusion import SPACINGS
+from tunegym.training import TrainConfig
 
 SEARCHED = "S^3-style search (ours)"
 PPO = "PPO on the sequential env"
 
 
-def train_ppo(env_kwargs: dict, nfes: tuple[int, ...], timesteps: int, samples: int, seed: int,
+def train_ppo(env_kwargs: dict, nfes: tuple[int, ...], timesteps: int | None, seed: int,
               device: str):
-    """SB3 PPO on the sequential env with the NFE budget drawn from ``nfes`` per
-    episode (the policy sees nfe_left), ``samples`` samples per run."""
+    """SB3 PPO on the sequential env as the shipped config ``solver_schedule_ppo`` says
+    (its hyperparameters, env count and env kwargs under ``env_kwargs``), the NFE budget
+    drawn from ``nfes`` per episode (the policy sees nfe_left), for ``timesteps``
+    (default: the config's)."""
     from stable_baselines3 import PPO as StableBaselinesPPO
 
     import tunegym
 
-    vec_env = tunegym.make_sb3_vec_env("tunegym/SolverSchedule-v0", num_envs=16,
-                                       device=device, **{**env_kwargs, "nfe": list(nfes),
-                                                         "num_samples": samples})
+    config = TrainConfig.load("solver_schedule_ppo")
+    vec_env = tunegym.make_sb3_vec_env("tunegym/SolverSchedule-v0", num_envs=config.num_envs,
+                                       device=device, **{**config.env_kwargs, **env_kwargs,
+                                                         "nfe": list(nfes)})
     vec_env.seed(seed)
-    model = StableBaselinesPPO("MlpPolicy", vec_env, n_steps=32, batch_size=128, seed=seed,
-                               device="cpu", verbose=0)
-    return model.learn(total_timesteps=timesteps)
+    model = StableBaselinesPPO(config.policy, vec_env, seed=seed, device="cpu", verbose=0,
+                               **config.agent_kwargs)
+    return model.learn(total_timesteps=config.timesteps if timesteps is None else timesteps)
 
 
 def ppo_errors(model, env: SolverScheduleEnv, seeds: torch.Tensor) -> torch.Tensor:
@@ -54,11 +59,16 @@ def ppo_errors(model, env: SolverScheduleEnv, seeds: torch.Tensor) -> torch.Tens
 
 
 def run_comparison(env_id: str = "tunegym/SolverSchedule-v0", num_seeds: int = 32,
-                   seed: int = 0, device: str = "cpu", nfes: tuple[int, ...] = (4, 5, 6, 8, 10),
-                   search_instances: int = 8, search_samples: int = 64,
-                   search_rounds: int = 2, ppo_timesteps: int = 20_000,
+                   seed: int = 0, device: str = "cpu", nfes: tuple[int, ...] | None = None,
+                   search_instances: int | None = None, search_samples: int | None = None,
+                   search_rounds: int | None = None, ppo_timesteps: int | None = None,
                    **env_overrides) -> dict:
     """Errors (num_seeds,) per solver and NFE on the test split.
+
+    The NFE budgets and PPO are the shipped config ``solver_schedule_ppo``'s, the search
+    (per budget) ``solver_schedule_search_per_nfe``'s: its instances, samples, initial and
+    top schedules, and rounds = (timesteps / instances - initial) / top; the arguments
+    override them for a smoke run (``ppo_timesteps=0`` leaves PPO out).
 
     Returns:
         {"errors": {row name: {nfe: tensor (num_seeds,)}}, "schedules": {nfe: the
@@ -71,8 +81,21 @@ def run_comparison(env_id: str = "tunegym/SolverSchedule-v0", num_seeds: int = 3
     seeds = torch.arange(seed, seed + num_seeds)
     errors: dict[str, dict[int, torch.Tensor]] = {}
     schedules, search_seconds = {}, {}
-    ppo = (train_ppo(env_kwargs, nfes, ppo_timesteps, search_samples, seed, device)
-           if ppo_timesteps > 0 else None)
+    ppo_config = TrainConfig.load("solver_schedule_ppo")
+    search_config = TrainConfig.load("solver_schedule_search_per_nfe")
+    nfes = tuple(ppo_config.env_kwargs["nfe"]) if nfes is None else tuple(nfes)
+    search_kwargs = dict(search_config.agent_kwargs)
+    if search_instances is not None:
+        search_kwargs["num_instances"] = search_instances
+    if search_samples is None:
+        search_samples = search_config.env_kwargs["num_samples"]
+    schema = agent_entry("ScheduleSearch").schema()
+    initial = search_kwargs.pop("initial_samples", schema["initial_samples"]["default"])
+    top = search_kwargs.pop("evaluate_top", schema["evaluate_top"]["default"])
+    if search_rounds is None:
+        search_rounds = (search_config.timesteps // search_kwargs["num_instances"] - initial) // top
+    ppo = (train_ppo(env_kwargs, nfes, ppo_timesteps, seed, device)
+           if ppo_timesteps != 0 else None)
     for nfe in nfes:
         env = SolverScheduleEnv(num_envs=num_seeds, split="test", device=device, nfe=nfe,
                                 **env_kwargs)
@@ -85,8 +108,9 @@ def run_comparison(env_id: str = "tunegym/SolverSchedule-v0", num_seeds: int = 3
             errors.setdefault(PPO, {})[nfe] = ppo_errors(ppo, env, seeds)
         start = time.perf_counter()
         search = ScheduleSearch({**env_kwargs, "nfe": nfe, "num_samples": search_samples},
-                                num_instances=search_instances, seed=seed, device=device)
-        best = search.run(rounds=search_rounds)["best_schedule"]
+                                seed=seed, device=device, **search_kwargs)
+        best = search.run(initial_samples=initial, evaluate_top=top,
+                          rounds=search_rounds)["best_schedule"]
         search_seconds[nfe] = time.perf_counter() - start
         schedules[nfe] = best.tolist()
         one_shot = SolverScheduleOneShotEnv(num_envs=num_seeds, split="test", device=device,

@@ -1,4 +1,5 @@
-"""``tunegym compare`` for the SOR family: agents and baselines on the test split.
+"""The SOR family's paper experiment (``tunegym reproduce``): online agents and baselines
+on test sequences.
 
 Reproduces the qualitative result of Khodak et al. (ICLR 2024): over a sequence of
 instances, the bandit (Tsallis-INF) approaches the best fixed omega in hindsight and
