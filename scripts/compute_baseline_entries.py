@@ -26,8 +26,8 @@ import torch
 
 import tunegym
 from tunegym.evaluation.baseline_policies import baseline_names, play_baseline
-from tunegym.io import write_text_atomically
 from tunegym.evaluation.leaderboard import SHIPPED_ENTRIES
+from tunegym.io import write_text_atomically
 
 DEFAULT_SEEDS = 10
 #: Envs played on fewer seeds. SORVariableDiffusion: 1000 solves per episode on a 32 x 32

@@ -74,6 +74,7 @@ def synthetic(tmp_path_factory):
     folder = tmp_path_factory.mktemp("synthetic")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(leaderboard, "SHIPPED_ENTRIES", synthetic_entries(folder / "shipped.jsonl"))
+        patch.setattr(leaderboard, "SHIPPED_AGENT_ENTRIES", folder / "no_agent_entries.jsonl")
         results = write_rows(folder / "mine.jsonl", [make_row(env_id, "mine", seed, value)
                                                      for env_id, seed, value in MINE])
         report = build_leaderboard([results], folder / "out", reps=200)

@@ -42,23 +42,28 @@ def test_compare_writes_table_json_and_png(tmp_path):
 
 
 def test_cli_compare_runs_end_to_end(tmp_path, capsys):
-    assert main(["compare", "tunegym/SORHeat-v0", "--seeds", "1", "--sequence-length", "5",
-                 "--output-dir", str(tmp_path)]) == 0
-    printed = capsys.readouterr().out
-    assert "Instance-optimal omega" in printed and "wrote" in printed
+    assert main(["compare", "tunegym/SORHeat-v0", "--paper-only", "--paper-seeds", "1",
+                 "--sequence-length", "5", "--output-dir", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "Instance-optimal omega" in captured.out and "wrote" in captured.out
+    assert "tunegym compare is now `tunegym reproduce`" in captured.err
 
 
 def test_cli_passes_env_kwargs_and_rejects_bad_ones(tmp_path, capsys):
     import pytest
 
-    assert main(["compare", "tunegym/SOR-v0", "--seeds", "1", "--output-dir", str(tmp_path),
+    assert main(["reproduce", "tunegym/SOR-v0", "--paper-only", "--paper-seeds", "1",
+                 "--output-dir", str(tmp_path),
                  "--env-kwargs", '{"sequence_length": 4, "grid_size": 6}']) == 0
     summary = json.loads((tmp_path / "tunegym_SOR-v0_results.json").read_text())
     assert summary["env_overrides"] == {"sequence_length": 4, "grid_size": 6}
     with pytest.raises(SystemExit, match="JSON object"):
-        main(["compare", "tunegym/SOR-v0", "--env-kwargs", "[1]"])
+        main(["reproduce", "tunegym/SOR-v0", "--paper-only", "--env-kwargs", "[1]"])
     with pytest.raises(SystemExit, match="grid_size"):
-        main(["compare", "tunegym/SOR-v0", "--env-kwargs", '{"grid_size": 1}'])
+        main(["reproduce", "tunegym/SOR-v0", "--paper-only", "--env-kwargs",
+              '{"grid_size": 1}'])
+    with pytest.raises(SystemExit, match="has no paper experiment"):
+        main(["reproduce", "tunegym/DRAMController-v0", "--paper-only"])
 
 
 def test_cli_rejects_an_unknown_env_id():
@@ -70,7 +75,7 @@ def test_cli_rejects_an_unknown_env_id():
 
 def test_rollout_updates_policies_with_the_context_they_acted_on():
     from tunegym.envs.sor import SOREnv
-    from tunegym.reproduce.sor import _rollout
+    from tunegym.reproduce.sor import _iterations
 
     class Recorder:
         num_envs = 2
@@ -87,7 +92,7 @@ def test_rollout_updates_policies_with_the_context_they_acted_on():
 
     recorder = Recorder()
     env = SOREnv(num_envs=2, sequence_length=4)
-    _rollout(env, torch.arange(2), [recorder])
+    _iterations(env, torch.arange(2), [recorder])
     assert len(recorder.acted) == 4
     for acted, updated in zip(recorder.acted, recorder.updated):
         assert torch.equal(acted, updated)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tunegym.reproduce import reproduce
+from tunegym.reproduce import paper_module, reproduce
 
 
 def _add_arguments(parser) -> None:
@@ -27,8 +27,12 @@ def _add_arguments(parser) -> None:
                         help="override every config's training seeds")
     parser.add_argument("--reps", type=int, default=2000,
                         help="bootstrap replicates of the ranking")
-    parser.add_argument("--no-paper", action="store_true",
-                        help="skip the family's paper experiment (rows and ranking only)")
+    paper = parser.add_mutually_exclusive_group()
+    paper.add_argument("--no-paper", action="store_true",
+                       help="skip the family's paper experiment (rows and ranking only)")
+    paper.add_argument("--paper-only", action="store_true",
+                       help="only the family's paper experiment (no training, rows or "
+                            "ranking)")
     parser.add_argument("--paper-seeds", type=int, default=None,
                         help="test episodes/sequences of the paper experiment (default: the "
                              "family's, 5 for SOR, 64 for coverage)")
@@ -75,7 +79,25 @@ def _paper_kwargs(arguments) -> dict:
     return kwargs
 
 
+def _print_paper(outcome: dict) -> None:
+    print(outcome["table"])
+    print(f"\nwrote {outcome['table_file']}, {outcome['results']}, {outcome['plot']}\n")
+
+
 def run(arguments) -> int:
+    if arguments.paper_only:
+        module = paper_module(arguments.env_id)
+        if module is None:
+            raise ValueError(f"--paper-only: the family of {arguments.env_id} has no paper "
+                             f"experiment (tunegym.reproduce.<family>)")
+        try:
+            outcome = module.compare(arguments.env_id, output_dir=arguments.output_dir,
+                                     **_paper_kwargs(arguments))
+        except TypeError as error:     # kwargs this family's envs do not take
+            raise ValueError(str(error)) from error
+        _print_paper(outcome)
+        print(f"({outcome['seconds']:.0f} s)")
+        return 0
     overrides = {}
     if arguments.timesteps is not None:
         overrides["timesteps"] = arguments.timesteps
@@ -89,9 +111,7 @@ def run(arguments) -> int:
     except TypeError as error:     # kwargs this family's envs do not take
         raise ValueError(str(error)) from error
     if result.paper is not None:
-        print(result.paper["table"])
-        print(f"\nwrote {result.paper['table_file']}, {result.paper['results']}, "
-              f"{result.paper['plot']}\n")
+        _print_paper(result.paper)
     print(result.table)
     print(f"wrote {result.rows_file} (rows: `tunegym leaderboard {result.rows_file} "
           f"--no-shipped` ranks them the same) and {result.leaderboard['files'][0]} "

@@ -3,7 +3,10 @@
 :func:`build_leaderboard` reads result files of ``tunegym evaluate`` (JSONL, one row
 per test episode, fields :data:`tunegym.evaluation.rows.FIELDS`), adds the shipped
 baseline entries (``tunegym/evaluation/data/baseline_entries.jsonl``, written by
-``scripts/compute_baseline_entries.py``) unless told not to, and scores every episode.
+``scripts/compute_baseline_entries.py``) and the shipped learned-agent entries
+(``agent_entries.jsonl``, written by ``scripts/compute_agent_entries.py``: the families'
+comparison configs trained by ``tunegym reproduce``'s path) unless told not to, and
+scores every episode.
 
 Normalisation, per env (:func:`tunegym.evaluation.scores.normalised_score`): 0 is the
 mean return of ``baseline:random`` on the env's shipped test episodes and 1 the mean
@@ -74,6 +77,8 @@ from tunegym.io import (
 )
 
 SHIPPED_ENTRIES = Path(__file__).with_name("data") / "baseline_entries.jsonl"
+#: Learned agents' rows (``scripts/compute_agent_entries.py``), ranked beside the baselines.
+SHIPPED_AGENT_ENTRIES = Path(__file__).with_name("data") / "agent_entries.jsonl"
 CONFIDENCE = 0.95
 #: The aggregates of the table, in the order :func:`_aggregates` returns them.
 AGGREGATES = ("iqm", "mean", "median", "optimality_gap")
@@ -131,6 +136,19 @@ def load_shipped_entries() -> tuple[list[tuple[str, dict]], dict[str, str]]:
     rows = _read_rows(SHIPPED_ENTRIES, stale)
     return rows, {env: f"its shipped baseline entries were {reason}; rerun "
                        f"scripts/compute_baseline_entries.py --envs {env}"
+                  for env, reason in stale.items()}
+
+
+def load_shipped_agent_entries() -> tuple[list[tuple[str, dict]], dict[str, str]]:
+    """The shipped learned-agent entries as :func:`load_rows` gives them (none when the
+    file is absent), and {env: why its agent entries are left out} for envs changed
+    since they were computed."""
+    if not SHIPPED_AGENT_ENTRIES.is_file():
+        return [], {}
+    stale: dict[str, str] = {}
+    rows = _read_rows(SHIPPED_AGENT_ENTRIES, stale)
+    return rows, {env: f"its shipped agent entries were {reason}; rerun "
+                       f"scripts/compute_agent_entries.py --envs {env}"
                   for env, reason in stale.items()}
 
 
@@ -451,6 +469,8 @@ def _notes(report: dict) -> list[str]:
             notes.append(f"{summary['agent']}: aggregates over {summary['episodes_per_env']} "
                          f"episodes per env (the lowest seeds), so that every env weighs the "
                          f"same; left out: {dropped}.")
+    for env, reason in report.get("stale_agent_entries", {}).items():
+        notes.append(f"{_short(env)}: {reason}, so they are left out.")
     for env in report.get("anchored_on_results", []):
         notes.append(f"{_short(env)} has no shipped baseline entries: its scores are anchored "
                      f"on the baseline rows of the results themselves.")
@@ -683,7 +703,9 @@ def build_leaderboard(result_paths: list[str | Path], output_dir: str | Path = "
     if not include_shipped and not results:
         raise ValueError("result_paths must name at least one results file when "
                          "include_shipped is False")
-    agents = score_agents((shipped if include_shipped else []) + results, anchors)
+    shipped_agents, stale_agents = load_shipped_agent_entries() if include_shipped else ([], {})
+    agents = score_agents((shipped + shipped_agents if include_shipped else []) + results,
+                          anchors)
     if not agents:
         raise ValueError(f"no row of {[str(path) for path in result_paths]} is on an env "
                          f"that can be scored ({sorted(anchors)})")
@@ -709,6 +731,7 @@ def build_leaderboard(result_paths: list[str | Path], output_dir: str | Path = "
               "results": [str(path) for path in result_paths],
               "anchors": {env: asdict(anchor) for env, anchor in anchors.items()},
               "unscored_envs": unscored, "anchored_on_results": anchored_on_results,
+              "stale_agent_entries": stale_agents,
               "unscored_rows": dict(Counter(row["env_id"] for _, row in results
                                             if row["env_id"] not in anchors)),
               "agents": summaries, "tables": tables,

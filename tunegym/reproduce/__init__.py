@@ -101,6 +101,20 @@ def comparison_configs(env_id: str, configs: list[str] | None = None,
     return loaded
 
 
+def trained_rows(env_id: str, configs: list[TrainConfig], seeds: list[int],
+                 runs_dir: str | Path) -> tuple[list[dict], list[dict]]:
+    """Train every config (each of its seeds) under ``runs_dir`` and play every checkpoint
+    on the test ``seeds`` of ``env_id``: (rows, ``agent`` = the config's name; the
+    training runs' summaries)."""
+    rows, summaries = [], []
+    for config in configs:
+        for summary in train(config, runs_dir):
+            summaries.append(summary)
+            records = checkpoint_episodes(summary["checkpoint"], env_id, seeds)
+            rows += episode_rows(records, config.name, summary["checkpoint"])
+    return rows, summaries
+
+
 def reproduce(env_id: str, num_seeds: int = 20, first_seed: int = 0,
               output_dir: str | Path = "results", configs: list[str] | None = None,
               train_overrides: dict[str, Any] | None = None, paper: bool = True,
@@ -132,13 +146,8 @@ def reproduce(env_id: str, num_seeds: int = 20, first_seed: int = 0,
     trained = comparison_configs(env_id, configs, train_overrides)
     rows = [row for name in baseline_names(env_id)
             for row in play_baseline(env_id, name, seeds)]
-    summaries = []
-    for config in trained:
-        for summary in train(config, output_dir / "runs" / stem):
-            summaries.append(summary)
-            records = checkpoint_episodes(summary["checkpoint"], env_id, seeds)
-            rows += episode_rows(records, config.name, summary["checkpoint"])
-    rows_file, _ = write_rows(rows, output_dir / f"{stem}_rows")
+    agent_rows, summaries = trained_rows(env_id, trained, seeds, output_dir / "runs" / stem)
+    rows_file, _ = write_rows(rows + agent_rows, output_dir / f"{stem}_rows")
     report = build_leaderboard([rows_file], output_dir / f"{stem}_leaderboard",
                                include_shipped=False, reps=reps)
     table = Path(report["files"][0]).read_text()
@@ -146,6 +155,6 @@ def reproduce(env_id: str, num_seeds: int = 20, first_seed: int = 0,
     module = paper_module(env_id) if paper else None
     if module is not None:
         outcome = module.compare(env_id, output_dir=output_dir, **paper_kwargs)
-    return Reproduction(env_id, rows, rows_file, report, table, outcome,
+    return Reproduction(env_id, rows + agent_rows, rows_file, report, table, outcome,
                         time.perf_counter() - start, summaries)
 

@@ -16,12 +16,13 @@ from pathlib import Path
 import gymnasium
 import torch
 
+from tunegym.agents.policies import SB3Policy
 from tunegym.baselines.quantum_arch_search import (
     greedy_search,
     hardware_efficient_ansatz,
     random_architectures,
 )
-from tunegym.core import check_integer
+from tunegym.core import check_integer, rollout
 from tunegym.envs.quantum_arch_search import CHEMICAL_ACCURACY, QuantumArchSearchEnv
 from tunegym.io import pyplot, save_figure, write_report
 from tunegym.training import TrainConfig
@@ -30,22 +31,10 @@ AGENT = "MaskablePPO (ours)"
 
 
 def policy_episodes(model, env: QuantumArchSearchEnv, seeds: torch.Tensor) -> dict:
-    """The deterministic masked policy on one episode per seed: ``energy_error_ha`` and
-    ``n_gates`` (b,) at each episode's end."""
-    observation = env.reset(seeds)
-    done = torch.zeros(seeds.shape[0], dtype=torch.bool, device=env.device)
-    final: dict[str, torch.Tensor] = {}
-    for _ in range(env.max_gates):
-        action, _ = model.predict(observation.cpu().numpy(), deterministic=True,
-                                  action_masks=env.action_masks().cpu().numpy())
-        observation, _, terminated, _, info = env.step(torch.as_tensor(action,
-                                                                       device=env.device))
-        for key in ("energy_error_ha", "n_gates"):
-            final[key] = torch.where(done, final[key], info[key]) if key in final else info[key]
-        done = done | terminated
-        if bool(done.all()):
-            break
-    return final
+    """The deterministic masked policy on one episode per seed (the one rollout):
+    ``energy_error_ha`` and ``n_gates`` (b,) at each episode's end."""
+    records = rollout(env, lambda env: SB3Policy(model, env), seeds)
+    return {key: records.final_info[key] for key in ("energy_error_ha", "n_gates")}
 
 
 def summarise(outcome: dict) -> dict[str, float]:

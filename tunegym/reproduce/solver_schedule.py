@@ -17,9 +17,10 @@ import gymnasium
 import torch
 
 from tunegym.agents.catalog import agent_entry
+from tunegym.agents.policies import SB3Policy
 from tunegym.agents.schedule_search import ScheduleSearch
 from tunegym.baselines.solver_schedule import FIXED_SOLVERS, fixed_solver_errors
-from tunegym.core import check_integer
+from tunegym.core import check_integer, rollout
 from tunegym.envs.solver_schedule import SolverScheduleEnv, SolverScheduleOneShotEnv
 from tunegym.io import pyplot, save_figure, write_report
 from tunegym.simulators.diffusion import SPACINGS
@@ -50,12 +51,9 @@ def train_ppo(env_kwargs: dict, nfes: tuple[int, ...], timesteps: int | None, se
 
 
 def ppo_errors(model, env: SolverScheduleEnv, seeds: torch.Tensor) -> torch.Tensor:
-    """Errors (B,) of the trained PPO policy, acting deterministically, on ``env``."""
-    observation = env.reset(seeds)
-    for _ in range(int(env.state["nfe"].max())):
-        action = model.predict(observation.cpu().numpy(), deterministic=True)[0]
-        observation, _, _, _, info = env.step(torch.as_tensor(action, device=env.device))
-    return info["error"]
+    """Errors (B,) of the trained PPO policy, acting deterministically, on ``env`` (the
+    one rollout)."""
+    return rollout(env, lambda env: SB3Policy(model, env), seeds).final_info["error"]
 
 
 def run_comparison(env_id: str = "tunegym/SolverSchedule-v0", num_seeds: int = 32,

@@ -24,7 +24,7 @@ import torch
 
 from tunegym.agents.bandits import EXP3, UCB1, ChebCB, TsallisINF, TsallisINFContextBins
 from tunegym.baselines.sor import YoungModelProblem, YoungPerInstance, best_fixed_arm_in_hindsight
-from tunegym.core import check_integer
+from tunegym.core import Transition, check_integer, rollout
 from tunegym.envs.sor import SOREnv
 from tunegym.io import pyplot, save_figure, write_report
 
@@ -46,28 +46,33 @@ class PolicyRun:
         return self.iterations.sum(dim=0).to(torch.float64)
 
 
-def _rollout(env: SOREnv, seeds: torch.Tensor, policies: list) -> list[torch.Tensor]:
-    """Play whole sequences with several policies in lockstep in one batched env.
+class Lockstep:
+    """Several policies playing side by side in one batched env: policy p acts on (and
+    learns from) its own slice of consecutive envs, ``policy.num_envs`` of them, so one
+    batched ``env.step`` per instance serves all of them and the slowest solve of a step
+    is paid once, not once per policy."""
 
-    Policy p acts on its own slice of consecutive envs (``policy.num_envs`` of them);
-    one batched ``env.step`` per instance serves all of them, so the slowest solve of
-    a step is paid once, not once per policy.
+    def __init__(self, policies: list) -> None:
+        self.policies = policies
+        self.sizes = [policy.num_envs for policy in policies]
 
-    Returns:
-        Per policy, iterations (T, policy.num_envs) int64.
-    """
-    sizes = [policy.num_envs for policy in policies]
-    observation = env.reset(seeds)
-    iterations = []
-    for _ in range(env.sequence_length):
-        parts = observation.split(sizes)
-        actions = torch.cat([policy.act(part) for policy, part in zip(policies, parts)])
-        observation, reward, _, _, info = env.step(actions)
-        for policy, part, action, gain in zip(policies, parts, actions.split(sizes),
-                                              reward.split(sizes)):
-            policy.update(part, action, gain)     # the context the action was chosen for
-        iterations.append(info["iterations"])
-    return list(torch.stack(iterations).split(sizes, dim=1))
+    def act(self, observation: torch.Tensor) -> torch.Tensor:
+        return torch.cat([policy.act(part) for policy, part
+                          in zip(self.policies, observation.split(self.sizes))])
+
+    def observe(self, transition: Transition) -> None:
+        for policy, observation, action, reward in zip(
+                self.policies, transition.observation.split(self.sizes),
+                transition.action.split(self.sizes), transition.reward.split(self.sizes)):
+            policy.update(observation, action, reward)   # the context the action was for
+
+
+def _iterations(env: SOREnv, seeds: torch.Tensor, policies: list) -> list[torch.Tensor]:
+    """Per policy, iterations (T, policy.num_envs) int64 of whole sequences played in
+    :class:`Lockstep` in ``env`` by the one rollout."""
+    records = rollout(env, Lockstep(policies), seeds, trace=("iterations",))
+    return list(records.trace["iterations"].to(torch.int64).split(
+        [policy.num_envs for policy in policies], dim=1))
 
 
 class _ConstantArms:
@@ -117,7 +122,7 @@ def run_comparison(env_id: str = "tunegym/SOR-v0", num_seeds: int = 5, seed: int
               for learner in learners.values()]
     discrete_env = SOREnv(num_envs=num_seeds * (num_arms + len(agents)),
                           action_type="discrete", **kwargs)
-    sweep_iterations, *agent_iterations = _rollout(
+    sweep_iterations, *agent_iterations = _iterations(
         discrete_env, seeds.repeat(num_arms + len(agents)), [sweep, *agents])
     by_arm = sweep_iterations.reshape(-1, num_arms, num_seeds).permute(0, 2, 1)   # (T, S, K)
     best_arm = best_fixed_arm_in_hindsight(by_arm)
@@ -136,7 +141,7 @@ def run_comparison(env_id: str = "tunegym/SOR-v0", num_seeds: int = 5, seed: int
                             **kwargs)
     policies = [baseline(continuous_env, num_envs=num_seeds) for baseline in baselines.values()]
     runs += [PolicyRun(name, "baseline", iterations) for name, iterations in
-             zip(baselines, _rollout(continuous_env, seeds.repeat(len(baselines)), policies))]
+             zip(baselines, _iterations(continuous_env, seeds.repeat(len(baselines)), policies))]
     return runs
 
 
