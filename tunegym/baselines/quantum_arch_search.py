@@ -20,37 +20,35 @@ from collections.abc import Callable
 
 import torch
 
-from tunegym.core import check_integer
+from tunegym.core import check_integer, rollout
 from tunegym.core.random import hash_keys, uniform
 from tunegym.envs.quantum_arch_search import ROTATIONS, QuantumArchSearchEnv
 
-Policy = Callable[[dict[str, torch.Tensor], int], torch.Tensor]
+StatePolicy = Callable[[dict[str, torch.Tensor], int], torch.Tensor]
 
 
-def _select(mask: torch.Tensor, new: dict, old: dict) -> dict:
-    """Rows of ``new`` where mask (b,) is True, else rows of ``old``."""
-    return {key: torch.where(mask.reshape(-1, *[1] * (value.dim() - 1)), value, old[key])
-            for key, value in new.items()}
+class _StatePolicy:
+    """A ``policy(state, step) -> actions (b,)`` of the env's state as a rollout policy."""
+
+    def __init__(self, env: QuantumArchSearchEnv, policy: StatePolicy) -> None:
+        self.env, self.policy, self.step = env, policy, 0
+
+    def reset(self, seeds: torch.Tensor) -> None:
+        self.step = 0
+
+    def act(self, observation: torch.Tensor) -> torch.Tensor:
+        actions = self.policy(self.env.state, self.step)
+        self.step += 1
+        return actions
 
 
-def play(env: QuantumArchSearchEnv, seeds: torch.Tensor, policy: Policy) -> dict:
-    """Run one episode per seed with ``policy(state, step) -> actions (b,)``; finished
-    episodes stay frozen. Returns ``energy_error_ha`` (b,), ``n_gates`` (b,) and
-    ``episode_return`` (b,) float64 tensors."""
-    state = env.initial_state(seeds)
-    done = torch.zeros(seeds.shape[0], dtype=torch.bool, device=env.device)
-    total = torch.zeros(seeds.shape[0], dtype=torch.float64, device=env.device)
-    info = {}
-    for step in range(env.max_gates):
-        new_state, reward, terminated, _, step_info = env.transition(state, policy(state, step))
-        total = total + torch.where(done, 0.0, reward.to(torch.float64))
-        info = step_info if not info else _select(~done, step_info, info)
-        state = _select(~done, new_state, state)
-        done = done | terminated
-        if bool(done.all()):
-            break
-    return {"energy_error_ha": info["energy_error_ha"], "n_gates": info["n_gates"],
-            "episode_return": total}
+def play(env: QuantumArchSearchEnv, seeds: torch.Tensor, policy: StatePolicy) -> dict:
+    """Run one episode per seed (``env.num_envs`` of them) with ``policy(state, step) ->
+    actions (b,)`` through the one rollout. Returns ``energy_error_ha`` (b,), ``n_gates``
+    (b,) at each episode's end and ``episode_return`` (b,) float64 tensors."""
+    records = rollout(env, _StatePolicy(env, policy), seeds)
+    return {"energy_error_ha": records.final_info["energy_error_ha"],
+            "n_gates": records.final_info["n_gates"], "episode_return": records.returns}
 
 
 def random_architectures(env: QuantumArchSearchEnv, seeds: torch.Tensor) -> dict:

@@ -187,12 +187,15 @@ def _mix_kernel(values, out):
 
 
 def _hash_kernel(keys, out):
-    """out[n] = hash_keys(keys[0, n], ..., keys[K - 1, n]); keys int64 (K, N), out (N,)."""
+    """out[n] = hash_keys(keys[0, n], ..., keys[K - 1, n]); keys int64 (K, N), out (N,).
+
+    Key after key over the whole batch, so that the inner loop vectorises.
+    """
     for n in range(out.shape[0]):
-        state = _HASH_SEED
-        for k in range(keys.shape[0]):
-            state = _absorb(state, keys[k, n])
-        out[n] = state
+        out[n] = _HASH_SEED
+    for k in range(keys.shape[0]):
+        for n in range(out.shape[0]):
+            out[n] = _absorb(out[n], keys[k, n])
 
 
 def _fill_uniform(keys, stream, out):
@@ -204,10 +207,13 @@ def _fill_uniform(keys, stream, out):
     for c in range(count):
         high_mix[c] = _mix_word(2 * c)
         low_mix[c] = _mix_word(2 * c + 1) ^ _LOW_BITS_SALT
+    base = np.empty(keys.shape[0], dtype=np.int64)
     for n in range(keys.shape[0]):
-        base = _absorb(_absorb(_HASH_SEED, keys[n]), stream)
+        base[n] = _absorb(_absorb(_HASH_SEED, keys[n]), stream)
+    for n in range(keys.shape[0]):
+        key_base = base[n]
         for c in range(count):
-            out[n, c] = _unit_interval(base, high_mix[c], low_mix[c])
+            out[n, c] = _unit_interval(key_base, high_mix[c], low_mix[c])
 
 
 def _uniform_pair_kernel(keys, first_stream, second_stream, first, second):
@@ -241,11 +247,11 @@ def _next_seed_kernel(seeds, out):
 def _compiled_kernels() -> SimpleNamespace | None:
     """The jitted kernels, or None when numba is not importable.
 
-    numba is imported here, on the first call. The scalar helpers ``_mix_word``,
-    ``_absorb``, ``_unit_interval`` and ``_fill_uniform`` (the uniform kernel) are rebound to their jitted
-    versions, so that the kernels (which call them by these global names) compile in
-    nopython mode; each kernel compiles, or loads from numba's on-disk cache, on its first
-    call with a given dtype.
+    numba is imported here, on the first call. The helpers ``_mix_word``, ``_absorb``,
+    ``_unit_interval`` and ``_fill_uniform`` (also the uniform kernel) are rebound to
+    their jitted versions, so that the kernels, which call them by these global names,
+    compile in nopython mode. Each kernel compiles, or loads from numba's on-disk cache,
+    on its first call with given argument types (one per output dtype).
     """
     try:
         import numba
@@ -254,7 +260,7 @@ def _compiled_kernels() -> SimpleNamespace | None:
     jit = numba.njit(cache=True, nogil=True)
     module = globals()
     for name in ("_mix_word", "_absorb", "_unit_interval", "_fill_uniform"):
-        if not isinstance(module[name], numba.core.registry.CPUDispatcher):
+        if not hasattr(module[name], "py_func"):          # not jitted yet
             module[name] = jit(module[name])
     return SimpleNamespace(
         mix=jit(_mix_kernel), hash=jit(_hash_kernel), uniform=module["_fill_uniform"],
@@ -301,9 +307,10 @@ def mix32(values: torch.Tensor) -> torch.Tensor:
     Returns:
         int64 tensor of the same shape (and device) with entries in [0, 2**32).
     """
-    kernels = _kernels()
-    if (kernels is None or not isinstance(values, torch.Tensor)
-            or values.dtype != torch.int64 or values.device.type != "cpu"):
+    on_cpu = (isinstance(values, torch.Tensor) and values.dtype == torch.int64
+              and values.device.type == "cpu")
+    kernels = _kernels() if on_cpu else None
+    if kernels is None:
         return _mix32_torch(values)
     out = torch.empty(values.shape, dtype=torch.int64, device="cpu")
     kernels.mix(_flat_int64(values), out.numpy().reshape(-1))
