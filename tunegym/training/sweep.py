@@ -52,10 +52,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import gymnasium
 import numpy as np
 
-from tunegym.core import did_you_mean
+from tunegym.core import did_you_mean, env_class
 from tunegym.evaluation.backends import run_tasks
 from tunegym.io import pyplot, save_figure, write_text_atomically
 from tunegym.training.config import KEYS, TrainConfig
@@ -117,7 +116,7 @@ def sweep(config: str | Path | TrainConfig, grid: Mapping[str, Sequence[Any]],
             run_config = dataclasses.replace(combo_config, seeds=(seed,))
             runs.append((combo, slug, seed, run_config,
                          _finished_summary(output_dir / slug / f"seed_{seed}", run_config)))
-    metric = gymnasium.make(base.env, **base.env_kwargs).unwrapped.batched.raw_metric
+    metric = env_class(base.env).raw_metric
     trained = iter(run_tasks(train, [{"config": run_config, "output_dir": str(output_dir)}
                                      for *_, run_config, finished in runs if finished is None],
                              backend, num_cpus))

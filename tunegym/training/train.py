@@ -25,13 +25,13 @@ import math
 import time
 from pathlib import Path
 
-import gymnasium
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecMonitor
 
 import tunegym
 from tunegym.agents.catalog import agent_entry
+from tunegym.core import env_class
 from tunegym.io import write_atomically, write_json_atomically
 from tunegym.training.config import TrainConfig
 from tunegym.training.native import ProgressLine, train_native
@@ -111,7 +111,7 @@ class Progress(BaseCallback):
 
 def train(config: TrainConfig, output_dir: str | Path = "runs", resume: bool = False) -> list:
     """Train one run per seed of ``config``; returns the runs' summaries (dicts)."""
-    metric = gymnasium.make(config.env, **config.env_kwargs).unwrapped.batched.raw_metric
+    metric = env_class(config.env).raw_metric
     summaries = []
     for seed in config.seeds:
         run_dir = Path(output_dir) / config.name / f"seed_{seed}"
