@@ -4,8 +4,8 @@ shipped learned-agent entries of the leaderboard.
     python scripts/compute_agent_entries.py --envs ID ... [--configs NAME ...]
         [--train-seeds 0 1 2] [--seeds 20] [--output PATH] [--runs-dir DIR]
 
-For each env, every config of its family record's comparison (or only those named by
-``--configs``) for the env's class is trained by ``tunegym train`` at the config's own
+For each env, every config of its family record's comparison for the env's class (or
+those named by ``--configs``) is trained by ``tunegym train`` at the config's own
 budget, once per training seed (default 0, 1, 2), and each checkpoint plays test seeds
 0 .. ``--seeds`` - 1 (default 20) with the one rollout (:func:`tunegym.reproduce.trained_rows`,
 the path ``tunegym reproduce`` takes). The rows go to
@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--envs", nargs="+", required=True, choices=tunegym.registered_ids(),
                         metavar="ID")
     parser.add_argument("--configs", nargs="+", default=None, metavar="NAME",
-                        help="only these configs of the comparison")
+                        help="these configs (shipped names or files) instead of the "
+                             "family record's comparison")
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--seeds", type=int, default=20, help="test episodes per checkpoint")
     parser.add_argument("--output", type=Path, default=SHIPPED_AGENT_ENTRIES)
@@ -51,9 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir = arguments.runs_dir or Path(tempfile.mkdtemp(prefix="tunegym_agent_entries_"))
     start = time.perf_counter()
     for env_id in arguments.envs:
-        configs = [config for config in comparison_configs(
-            env_id, overrides={"seeds": arguments.train_seeds})
-                   if arguments.configs is None or config.name in arguments.configs]
+        configs = comparison_configs(env_id, arguments.configs,
+                                     overrides={"seeds": arguments.train_seeds})
         for config in configs:
             begin = time.perf_counter()
             rows, _ = trained_rows(env_id, [config], list(range(arguments.seeds)),

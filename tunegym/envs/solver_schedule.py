@@ -130,7 +130,7 @@ class SolverScheduleEnv(BatchedEnv):
             ("ddim", "ddim"), ("dpm_solver++(2m)", "dpm_solver_pp_2m"),
             ("dpm_solver++(3m)", "dpm_solver_pp_3m"), ("unipc_2(bh1)", "unipc_2_bh1"),
             ("unipc_2(bh2)", "unipc_2_bh2"), ("unip_3(bh1)", "unip_3_bh1"))},
-        comparison=("solver_schedule_ppo",))
+        comparison=("solver_schedule_ppo", "solver_schedule_search"))
     reward_description = "-log(mean distance to the exact ODE solution) at the last step"
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
