@@ -154,11 +154,14 @@ def test_scores_match_a_hand_computation(synthetic):
     assert agents[RANDOM]["probability_of_improvement"] is None
     assert list(agents) == ["mine", "baseline:anchor", "baseline:weak", RANDOM]   # by IQM
     markdown = (folder / "out" / "leaderboard.md").read_text()
-    # mine covers one env of two families: it is ranked in each family on that env only
+    # mine covers one env of two families: it is ranked in each family on that env only,
+    # beside the baselines on that env
     tables = {(table["family"], tuple(table["envs"])): table for table in report["tables"]}
     sor_only = tables[("sor", (SOR,))]
-    assert [summary["agent"] for summary in sor_only["agents"]] == ["mine"]
+    assert [summary["agent"] for summary in sor_only["agents"]] == [
+        "mine", "baseline:anchor", "baseline:weak", RANDOM]
     assert sor_only["agents"][0]["mean"]["point"] == pytest.approx(1.5)
+    assert sor_only["agents"][1]["mean"]["point"] == pytest.approx(1.0)
     assert "| mine | 1/1 | 4 | " in markdown
     # every table ranks agents over exactly its envs; baselines cover whole families
     for table in report["tables"]:

@@ -18,8 +18,9 @@ added since) is anchored on the baseline rows among the results (the outputs say
 env without an anchor (no baseline beating random) is not scored; the outputs say so and
 how many result rows on it were left out.
 
-Ranking (:func:`ranking_tables`): one table per family and set of envs, so a table ranks
-only agents that cover exactly the same envs, each aggregated over those: IQM, mean,
+Ranking (:func:`ranking_tables`): one table per family and set of envs some agent covers,
+ranking every agent that covers all of that set on exactly those envs (agents are
+compared only on envs they all cover), each aggregated over them: IQM, mean,
 median and optimality gap of the normalised scores with 95% stratified-bootstrap
 confidence intervals (strata = envs), and the probability of improvement over
 ``against`` (default ``baseline:random``). When the envs span several families, a last
@@ -291,9 +292,9 @@ def family_of(env_id: str) -> tuple[str, str]:
 def ranking_tables(agents: dict[str, AgentScores], references: dict[str, AgentScores],
                    against: str, envs: list[str], reps: int, seed: int) -> list[dict]:
     """The ranked tables: per family, one table per set of the family's ``envs`` that
-    agents cover (an agent is ranked only beside agents covering exactly the same envs,
-    its aggregates over those), largest set first; then, when the envs span several
-    families, one table of the agents covering every env.
+    some agent covers, ranking every agent that covers all of that set on exactly those
+    envs (so agents are compared only on envs they all cover), largest set first; then,
+    when the envs span several families, one table of the agents covering every env.
 
     Returns:
         [{"family", "title", "envs", "agents": summaries (see :func:`summarise`)}].
@@ -305,18 +306,17 @@ def ranking_tables(agents: dict[str, AgentScores], references: dict[str, AgentSc
         families.setdefault(family, []).append(env)
     tables = []
     for family, family_envs in families.items():
-        groups: dict[tuple[str, ...], list[str]] = {}
-        for name, scores in agents.items():
-            covered = tuple(env for env in family_envs if env in scores.per_env)
-            if covered:
-                groups.setdefault(covered, []).append(name)
-        for covered in sorted(groups, key=lambda key: (-len(key), key)):
-            members = {name: _restricted(agents[name], list(covered)) for name in groups[covered]}
+        covered = {name: tuple(env for env in family_envs if env in scores.per_env)
+                   for name, scores in agents.items()}
+        for env_set in sorted({value for value in covered.values() if value},
+                              key=lambda key: (-len(key), key)):
+            members = {name: _restricted(agents[name], list(env_set))
+                       for name, value in covered.items() if set(env_set) <= set(value)}
             reference = references[against]
-            reference = _restricted(reference, [env for env in covered
+            reference = _restricted(reference, [env for env in env_set
                                                 if env in reference.per_env])
-            tables.append({"family": family, "title": titles[family], "envs": list(covered),
-                           "agents": summarise(members, reference, list(covered), reps,
+            tables.append({"family": family, "title": titles[family], "envs": list(env_set),
+                           "agents": summarise(members, reference, list(env_set), reps,
                                                seed)})
     everywhere = {name: scores for name, scores in agents.items()
                   if all(env in scores.per_env for env in envs)}
@@ -456,8 +456,8 @@ def _notes(report: dict) -> list[str]:
     against, reps = report["against"], report["reps"]
     notes = [(f"Normalised score per test episode: 0 = {RANDOM}'s mean return on the env's "
               f"test split, 1 = the env's anchor baseline's (table of anchors). Aggregates "
-              f"per agent over the envs of its table (a table ranks only agents covering the "
-              f"same envs); [95% CI] from {reps} stratified-bootstrap "
+              f"per agent over the envs of its table (a table ranks the agents covering all "
+              f"of its envs, on those only); [95% CI] from {reps} stratified-bootstrap "
               f"replicates (strata = envs). P(> {against}): probability of improvement over "
               f"{against} on the envs both cover. Optimality gap: mean shortfall below 1.")]
     cut = {summary["agent"]: summary for table in report["tables"]
