@@ -148,3 +148,21 @@ def test_learners_observe_every_transition():
     policy = Counting(env)
     rollout(env, policy, [7, 8])
     assert policy.seen == 5 and policy.started == [7, 8]
+
+
+def test_an_env_past_its_episode_end_shows_the_policy_a_fresh_episode():
+    """Episodes of different lengths (NFE budgets drawn per episode): an env whose episode
+    ended starts its next one, so the policy never acts on a stepped-on terminal state
+    (on SolverScheduleMixed-v0 that state's observation is not finite; a trained SB3
+    policy then fails on NaN logits)."""
+    from tunegym.baselines.random import UniformRandom
+
+    class FiniteOnly(UniformRandom):
+        def act(self, observation):
+            assert bool(torch.isfinite(observation).all())
+            return super().act(observation)
+
+    records = rollout("tunegym/SolverScheduleMixed-v0", FiniteOnly, torch.arange(20))
+    assert len(set(records.lengths.tolist())) > 1
+    alone = rollout("tunegym/SolverScheduleMixed-v0", FiniteOnly, torch.arange(2, 3))
+    assert records.returns[2] == alone.returns[0] and records.lengths[2] == alone.lengths[0]

@@ -149,9 +149,9 @@ def rollout(env: str | BatchedEnv, policy: PolicyOrFactory,
         trace: info keys (or "reward") to record at every step into ``trace``.
 
     Returns:
-        :class:`EpisodeRecords` of the E episodes. Envs whose episode has ended keep
-        stepping until every episode has (the batch moves together) and what they do then
-        is not recorded.
+        :class:`EpisodeRecords` of the E episodes. An env whose episode has ended starts
+        its next episode (``autoreset``) and keeps stepping until every episode has ended
+        (the batch moves together); what it does then is not recorded.
 
     Raises:
         RuntimeError: when an episode runs past the env's ``max_episode_steps``.
@@ -210,7 +210,12 @@ def rollout(env: str | BatchedEnv, policy: PolicyOrFactory,
         for key, values in traced.items():
             value = reward if key == "reward" else info[key]
             values.append(torch.where(running, value.to(torch.float64), torch.nan))
-        done = done | terminated | truncated
+        ended = terminated | truncated
+        done = done | ended
+        if bool(ended.any()) and not bool(done.all()):
+            # an env past its episode's end starts the next one (its steps are not
+            # recorded), so the policy never sees a terminal state stepped on
+            next_observation = batched.autoreset(ended)
         observation = next_observation
     metric = final_info.get(batched.raw_metric)
     metric = (torch.full((count,), torch.nan, dtype=torch.float64, device=batched.device)
