@@ -13,15 +13,15 @@ def register(commands) -> None:
     """Add ``tunegym leaderboard RESULTS... [--output-dir] [--no-shipped] [--against]
     [--reps]``."""
     parser = commands.add_parser(
-        "leaderboard", help="normalised scores of evaluated agents and the shipped "
-        "baselines: markdown, HTML, plots, JSON")
+        "leaderboard", help="normalised scores of result rows beside the shipped "
+        "entries, one table per family: markdown, HTML, plots, JSON")
     parser.add_argument("results", nargs="*",
-                        help="JSONL files of `tunegym evaluate` (none: the shipped "
-                             "baselines alone)")
+                        help="JSONL rows of `tunegym evaluate` or `tunegym reproduce` "
+                             "(none: the shipped entries alone)")
     parser.add_argument("--output-dir", default="leaderboard")
     parser.add_argument("--no-shipped", action="store_true",
-                        help="leave the shipped baseline entries out of the ranking (they "
-                             "still anchor the scores)")
+                        help="leave the shipped baseline and agent entries out of the "
+                             "ranking (the baselines still anchor the scores)")
     parser.add_argument("--against", default=RANDOM,
                         help=f"agent for the probability of improvement (default {RANDOM})")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap replicates")
