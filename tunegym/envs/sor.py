@@ -76,7 +76,7 @@ class SOREnv(BatchedEnv):
         baselines={"gauss_seidel": "tunegym.baselines.sor:gauss_seidel",
                    "young_model_problem": "tunegym.baselines.sor:young_grid_omega",
                    "instance_optimal": "tunegym.baselines.sor:InstanceOptimal"},
-        comparison=("sor_chebcb",))
+        comparison=("sor_chebcb", "sor_dqn"))
 
     def __init__(self, num_envs: int = 1, device: str = "cpu", split: str = "train",
                  problem: str = "shifted_poisson", variance: str = "high",
