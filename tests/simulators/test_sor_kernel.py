@@ -150,6 +150,21 @@ def test_auto_picks_compiled_for_cpu_red_black_and_torch_elsewhere():
     assert torch.equal(natural.solution, natural_torch.solution)
 
 
+def test_the_switch_off_makes_auto_take_the_torch_path(monkeypatch):
+    from tunegym.core import compiled
+
+    def refuse(*arguments):
+        raise AssertionError("the compiled kernel ran with TUNEGYM_COMPILED=0")
+
+    stencil, rhs, omega = mixed_batch(4, 5, seed=2)
+    reference = solve_sor(stencil, rhs, omega, max_iters=500, backend="torch")
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    monkeypatch.setattr(sor_kernel, "solve_sor_compiled", refuse)
+    auto = solve_sor(stencil, rhs, omega, max_iters=500)
+    assert torch.equal(auto.iterations, reference.iterations)
+    assert torch.equal(auto.solution, reference.solution)
+
+
 def test_backend_errors(monkeypatch):
     stencil = variable_stencil(2, 5)
     rhs = random_rhs(2, 5)

@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from types import SimpleNamespace
 
 import numpy as np
 import torch
+
+from tunegym.core.compiled import ENABLED, numba_jit
 
 _MASK32 = 0xFFFFFFFF
 _MASK16 = 0xFFFF
@@ -59,9 +60,9 @@ _NEXT_SEED_HIGH = 0x51ED270B
 _NEXT_SEED_LOW = 0x6A09E667
 
 #: Whether CPU tensors go through the compiled kernels (when numba is importable).
-#: ``TUNEGYM_COMPILED=0`` in the environment makes it False at import; tests and
-#: callers may also assign it.
-COMPILED: bool = os.environ.get("TUNEGYM_COMPILED", "1").strip() != "0"
+#: ``TUNEGYM_COMPILED=0`` in the environment makes it False at import
+#: (:data:`tunegym.core.compiled.ENABLED`); tests and callers may also assign it.
+COMPILED: bool = ENABLED
 
 
 # --------------------------------------------------------------------------------------
@@ -253,11 +254,9 @@ def _compiled_kernels() -> SimpleNamespace | None:
     compile in nopython mode. Each kernel compiles, or loads from numba's on-disk cache,
     on its first call with given argument types (one per output dtype).
     """
-    try:
-        import numba
-    except ImportError:
+    jit = numba_jit()
+    if jit is None:
         return None
-    jit = numba.njit(cache=True, nogil=True)
     module = globals()
     for name in ("_mix_word", "_absorb", "_unit_interval", "_fill_uniform"):
         if not hasattr(module[name], "py_func"):          # not jitted yet

@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import gymnasium
 import torch
 
 from tunegym.agents.policies import load_policy
@@ -91,8 +92,6 @@ def effective_kwargs(env_id: str) -> dict:
     """The kwargs the registered ``env_id`` runs with: its family class's defaults
     updated by the spec's kwargs (so a config that spells out a default is not a
     change)."""
-    import gymnasium
-
     defaults = {name: parameter.default for name, parameter
                 in inspect.signature(env_class(env_id).__init__).parameters.items()
                 if parameter.default is not inspect.Parameter.empty}
@@ -106,10 +105,11 @@ def validate(results: str | Path, tolerance: float = 1e-6) -> list[dict]:
     groups: dict[tuple[str, str], list[dict]] = {}
     spec_hashes: dict[str, str] = {}
     for where, row in read_rows(results):
-        if not is_batched_env(row["env_id"]):
-            raise ValueError(f"{where} has env_id {row['env_id']!r}; it must be one of "
-                             f"{registered_ids()} (or another registered tunegym env)")
-        spec_hashes.setdefault(row["env_id"], spec_hash(row["env_id"]))
+        if row["env_id"] not in spec_hashes:
+            if not is_batched_env(row["env_id"]):
+                raise ValueError(f"{where} has env_id {row['env_id']!r}; it must be one of "
+                                 f"{registered_ids()} (or another registered tunegym env)")
+            spec_hashes[row["env_id"]] = spec_hash(row["env_id"])
         reason = stale_reason(row, spec_hashes)
         if reason is not None:
             mismatches.append({**row, "replayed_return": None, "reason": reason})

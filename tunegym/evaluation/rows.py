@@ -14,6 +14,7 @@ back by :func:`read_rows`, the one reader (``validate``, ``leaderboard``).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -46,7 +47,7 @@ def episode_rows(records: EpisodeRecords, agent: str, checkpoint: str | None = N
     if records.env_id is None:
         raise ValueError("records must come from a registered id (records.env_id is None)")
     common = {"env_id": records.env_id, "env_spec_sha256": spec_hash(records.env_id),
-              "tunegym_version": version("tunegym"), "agent": agent,
+              "tunegym_version": installed_version(), "agent": agent,
               "checkpoint": checkpoint}
     instance_ids = records.seeds.tolist()
     seeds = instance_ids if seeds is None else seeds
@@ -100,10 +101,16 @@ def read_rows(path: str | Path) -> list[tuple[str, dict]]:
     return rows
 
 
+@functools.lru_cache(maxsize=1)
+def installed_version() -> str:
+    """The installed tunegym's version (read once: rows are checked by the thousand)."""
+    return version("tunegym")
+
+
 def stale_reason(row: dict, spec_hashes: dict[str, str]) -> str | None:
     """Why a row (of a registered env, ``spec_hashes`` {env id: :func:`spec_hash`}) is not
     comparable with this install's rows, or None."""
-    installed = version("tunegym")
+    installed = installed_version()
     if row["tunegym_version"] != installed:
         return f"recorded with tunegym {row['tunegym_version']}, this is {installed}"
     if row["env_spec_sha256"] != spec_hashes[row["env_id"]]:

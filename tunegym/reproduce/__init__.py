@@ -65,6 +65,7 @@ class Reproduction:
         table: ``leaderboard.md`` of that report (what ``tunegym leaderboard`` prints).
         paper: the family paper experiment's outcome (``table``, ``plot``, ...), or None.
         seconds: wall time of the whole reproduction.
+        train_summaries: the summaries of the training runs, one per config and seed.
     """
 
     env_id: str
@@ -97,7 +98,9 @@ def comparison_configs(env_id: str, configs: list[str] | None = None,
                 continue
             raise ValueError(f"configs: {name!r} trains on {config.env}, not on an env of "
                              f"{env_id}'s class {target.__name__}")
-        loaded.append(TrainConfig.load(name, {**(overrides or {}), "env": env_id}))
+        if config.env != env_id or overrides:      # validated again with its changes
+            config = TrainConfig.load(name, {**(overrides or {}), "env": env_id})
+        loaded.append(config)
     return loaded
 
 

@@ -35,6 +35,9 @@ from dataclasses import dataclass
 
 import torch
 
+from tunegym.core import compiled
+from tunegym.core.batched import check_choice
+from tunegym.simulators import sor_kernel
 from tunegym.simulators.iteration import run_until_converged
 from tunegym.simulators.solve_result import SolveResult
 
@@ -544,18 +547,15 @@ def solve_sor(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor | flo
             far faster than the torch path, which pays a fixed ~100 us per sweep. It
             needs numba, ``ordering="red_black"``, CPU tensors, and ``rhs`` and the
             stencil of one dtype, float64 or float32 (ValueError otherwise). "auto" uses
-            it where those hold and the torch path elsewhere; "torch" always uses the
-            torch path (tensor ops over all B systems at once; the reference).
+            it where those hold (unless ``TUNEGYM_COMPILED=0``, see
+            :mod:`tunegym.core.compiled`) and the torch path elsewhere; "torch" always
+            uses the torch path (tensor ops over all B systems at once; the reference).
 
     Returns:
         :class:`SolveResult` with ``solution`` of shape (B, m, m).
     """
-    from tunegym.core.batched import check_choice
-
     check_choice("backend", backend, ("auto", "torch", "compiled"))
-    if backend != "torch":
-        from tunegym.simulators import sor_kernel
-
+    if backend == "compiled" or (backend == "auto" and compiled.ENABLED):
         tensors = [rhs, *(getattr(stencil, name) for name in _COEFFICIENTS)]
         if initial_guess is not None:
             tensors.append(initial_guess)

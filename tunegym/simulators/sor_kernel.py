@@ -31,6 +31,7 @@ import math
 import numpy as np
 import torch
 
+from tunegym.core.compiled import numba_jit
 from tunegym.simulators.solve_result import SolveResult
 
 #: dtypes the kernel is compiled for (one specialisation each, on first use).
@@ -154,11 +155,8 @@ def _compiled_kernel():
     numba is imported here, on the first call, not when tunegym is imported; each dtype
     is compiled (or loaded from numba's on-disk cache) the first time it is solved.
     """
-    try:
-        import numba
-    except ImportError:
-        return None
-    return numba.njit(cache=True, nogil=True)(_solve_red_black)
+    jit = numba_jit()
+    return None if jit is None else jit(_solve_red_black)
 
 
 def compiled_available() -> bool:
