@@ -68,8 +68,9 @@ class GridStencil:
     def batch_size(self) -> int:
         return self.center.shape[0]
 
-    def validate(self) -> None:
-        """Raise ValueError on bad shapes or a zero/non-finite diagonal."""
+    def validate(self, values: bool = True) -> None:
+        """Raise ValueError on bad shapes and, when ``values``, on a zero or non-finite
+        diagonal or a non-finite neighbour coefficient."""
         m = self.grid_size
         for name in _COEFFICIENTS:
             value = getattr(self, name)
@@ -77,8 +78,12 @@ class GridStencil:
                     tuple(value.shape[1:]) not in ((1, 1), (m, m)):
                 raise ValueError(f"stencil.{name} must have shape (B, {m}, {m}) or (B, 1, 1) "
                                  f"with B = {self.batch_size}, got {tuple(value.shape)}")
+        if not values:
+            return
         if not bool(torch.isfinite(self.center).all()) or bool((self.center == 0).any()):
-            raise ValueError("stencil.center (the diagonal of A) must be finite and nonzero")
+            raise ValueError(sor_kernel.VALUE_MESSAGES["center"])
+        for name in _NEIGHBOUR_OFFSETS:
+            _check_finite(name, getattr(self, name))
 
     def matvec(self, u: torch.Tensor) -> torch.Tensor:
         """A u for grids u (B, m, m) (reference implementation on full grids)."""
@@ -467,8 +472,17 @@ def _dot(left: list[torch.Tensor], right: list[torch.Tensor]) -> torch.Tensor:
     return sum((a * b).sum(dim=0) for a, b in zip(left, right))
 
 
+def _check_finite(name: str, tensor: torch.Tensor) -> None:
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(sor_kernel.VALUE_MESSAGES[name])
+
+
 def _check_solver_arguments(stencil: GridStencil, rhs: torch.Tensor, omega, tol: float,
-                            max_iters: int, initial_guess: torch.Tensor | None) -> torch.Tensor:
+                            max_iters: int, initial_guess: torch.Tensor | None,
+                            ordering: str) -> torch.Tensor:
+    """Validate a solve's shapes and scalar arguments (ValueError naming the bad one);
+    returns omega (B,). The tensors' values are checked by :func:`_check_values` (the
+    torch path) or inside the compiled kernels, which report the same errors."""
     shape = (stencil.batch_size, stencil.grid_size, stencil.grid_size)
     if tuple(rhs.shape) != shape:
         raise ValueError(f"rhs must have shape {shape}, got {tuple(rhs.shape)}")
@@ -479,32 +493,76 @@ def _check_solver_arguments(stencil: GridStencil, rhs: torch.Tensor, omega, tol:
     if omega.shape != (shape[0],):
         raise ValueError(f"omega must be a float or have shape ({shape[0]},), "
                          f"got {tuple(omega.shape)}")
-    if not bool(((omega > 0) & (omega < 2)).all()):
+    # On the CPU numpy answers this in microseconds; torch needs several tiny ops.
+    values = omega.numpy() if omega.device.type == "cpu" else omega
+    inside = (values > 0) & (values < 2)
+    if not bool(inside.all()):
         raise ValueError(f"omega must lie in the open interval (0, 2) (no NaN), got "
-                         f"{omega[~((omega > 0) & (omega < 2))][:4].tolist()}")
+                         f"{omega[torch.as_tensor(~inside)][:4].tolist()}")
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol}")
     if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
         raise ValueError(f"max_iters must be an integer >= 1, got {max_iters!r}")
+    if ordering not in ORDERINGS:
+        raise ValueError(f"ordering must be one of {tuple(ORDERINGS)}, got {ordering!r}")
+    stencil.validate(values=False)
     return omega
 
 
-def _prepare_solve(stencil: GridStencil, rhs: torch.Tensor, omega, tol: float,
-                   max_iters: int, initial_guess: torch.Tensor | None, ordering: str):
-    """Validate and split: (omega (B,), system, x0 (B, m, m), x0 parts, rhs parts)."""
-    omega = _check_solver_arguments(stencil, rhs, omega, tol, max_iters, initial_guess)
-    if ordering not in ORDERINGS:
-        raise ValueError(f"ordering must be one of {tuple(ORDERINGS)}, got {ordering!r}")
+def _check_values(stencil: GridStencil, rhs: torch.Tensor,
+                  initial_guess: torch.Tensor | None) -> None:
+    """The value checks of the torch path (the compiled kernels make them as they load)."""
     stencil.validate()
+    _check_finite("rhs", rhs)
+    if initial_guess is not None:
+        _check_finite("initial_guess", initial_guess)
+
+
+#: The values of the solvers' ``backend`` argument.
+BACKENDS = ("auto", "torch", "compiled")
+
+
+def _use_compiled(backend: str, stencil: GridStencil, rhs: torch.Tensor,
+                  initial_guess: torch.Tensor | None) -> bool:
+    """Whether a solve with validated arguments runs the compiled kernel.
+
+    "compiled" needs numba, CPU tensors and ``rhs`` and the stencil of one dtype,
+    float64 or float32 (ValueError otherwise); "auto" takes it where those hold, unless
+    ``TUNEGYM_COMPILED=0`` (:mod:`tunegym.core.compiled`); "torch" never does.
+    """
+    check_choice("backend", backend, BACKENDS)
+    if backend == "torch" or (backend == "auto" and not compiled.ENABLED):
+        return False
+    tensors = [rhs, *(getattr(stencil, name) for name in _COEFFICIENTS)]
+    if initial_guess is not None:
+        tensors.append(initial_guess)
+    obstacle = None
+    if not sor_kernel.compiled_available():
+        obstacle = "numba is not importable"
+    elif any(tensor.device.type != "cpu" for tensor in tensors):
+        obstacle = "it needs CPU tensors"
+    elif rhs.dtype not in sor_kernel.SUPPORTED_DTYPES:
+        obstacle = f"it needs float64 or float32 rhs, got {rhs.dtype}"
+    elif any(getattr(stencil, name).dtype != rhs.dtype for name in _COEFFICIENTS):
+        obstacle = "it needs the stencil coefficients in rhs's dtype"
+    if obstacle is not None and backend == "compiled":
+        raise ValueError(f"backend='compiled' cannot be used here: {obstacle}; use "
+                         f"backend='auto' or 'torch'")
+    return obstacle is None
+
+
+def _split_system(stencil: GridStencil, rhs: torch.Tensor,
+                  initial_guess: torch.Tensor | None, ordering: str):
+    """(system, x0 (B, m, m), x0 parts, rhs parts) of the torch path."""
     system = ORDERINGS[ordering].from_stencil(stencil)
     x0 = torch.zeros_like(rhs) if initial_guess is None else initial_guess.to(rhs.dtype).clone()
-    return omega, system, x0, system.split(x0), system.split(rhs)
+    return system, x0, system.split(x0), system.split(rhs)
 
 
 # ------------------------------------------------------------------------- SOR
 def sor_sweep(stencil: GridStencil, u: torch.Tensor, rhs: torch.Tensor,
               omega: torch.Tensor | float, sweeps: int = 1,
-              ordering: str = "red_black") -> torch.Tensor:
+              ordering: str = "red_black", backend: str = "auto") -> torch.Tensor:
     """Apply ``sweeps`` SOR sweeps to grids u (B, m, m); returns the new u.
 
     Args:
@@ -512,11 +570,18 @@ def sor_sweep(stencil: GridStencil, u: torch.Tensor, rhs: torch.Tensor,
         u: current iterates (B, m, m).
         rhs: right-hand sides (B, m, m).
         omega: relaxation factor, float or (B,), in (0, 2).
+        sweeps: number of sweeps (>= 1).
         ordering: "red_black" (red points, then black) or "natural" (lexicographic,
             row-major; equal to ``pyamg.relaxation.relaxation.sor``).
+        backend: "auto", "torch" or "compiled", as :func:`solve_sor`.
     """
-    omega, system, _, parts, rhs_parts = _prepare_solve(stencil, rhs, omega, 1.0, 1,
-                                                        u.to(rhs.dtype), ordering)
+    if isinstance(sweeps, bool) or not isinstance(sweeps, int) or sweeps < 1:
+        raise ValueError(f"sweeps must be an integer >= 1, got {sweeps!r}")
+    omega = _check_solver_arguments(stencil, rhs, omega, 1.0, 1, u, ordering)
+    if _use_compiled(backend, stencil, rhs, u):
+        return sor_kernel.sor_sweeps_compiled(stencil, u, rhs, omega, sweeps, ordering)
+    _check_values(stencil, rhs, u)
+    system, _, parts, rhs_parts = _split_system(stencil, rhs, u, ordering)
     for _ in range(sweeps):
         system.sweep(parts, rhs_parts, omega)
     return system.merge(parts)
@@ -529,61 +594,39 @@ def solve_sor(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor | flo
     """SOR on B systems at once; counts sweeps to ``||r|| <= tol ||b||``.
 
     Args:
-        stencil: B systems on m x m grids.
-        rhs: right-hand sides (B, m, m).
+        stencil: B systems on m x m grids (finite coefficients, nonzero diagonal).
+        rhs: right-hand sides (B, m, m), finite.
         omega: relaxation factors in (0, 2), float or (B,).
-        tol: relative residual tolerance (dimensionless).
+        tol: relative residual tolerance (dimensionless, > 0).
         max_iters: sweep cap; systems that do not converge (or diverge) report
             ``iterations = max_iters`` and ``converged = False``.
         initial_guess: (B, m, m), zeros if None.
-        ordering: "red_black" (default: a few tensor ops per sweep, the residual almost
-            free) or "natural" (lexicographic, as pyamg and the paper's MATLAB code:
-            2m - 1 wavefront steps per sweep, slower for small batches).
+        ordering: "red_black" (default) or "natural" (lexicographic, as pyamg and the
+            paper's MATLAB code). The asymptotic rate is the same (Young); counts differ
+            by a bounded transient.
         backend: "auto" (default), "torch" or "compiled". "compiled" runs the whole
             solve in one numba kernel, system after system
             (:func:`tunegym.simulators.sor_kernel.solve_sor_compiled`): the same sweeps
             and stopping rule, sums in another order, so counts equal the torch path's
             except where a residual lies within rounding of ``tol``; on small grids it is
-            far faster than the torch path, which pays a fixed ~100 us per sweep. It
-            needs numba, ``ordering="red_black"``, CPU tensors, and ``rhs`` and the
-            stencil of one dtype, float64 or float32 (ValueError otherwise). "auto" uses
-            it where those hold (unless ``TUNEGYM_COMPILED=0``, see
-            :mod:`tunegym.core.compiled`) and the torch path elsewhere; "torch" always
-            uses the torch path (tensor ops over all B systems at once; the reference).
+            far faster than the torch path, which pays a fixed ~100 us per sweep (2m - 1
+            wavefront steps per sweep in natural order). It needs numba, CPU tensors,
+            and ``rhs`` and the stencil of one dtype, float64 or float32 (ValueError
+            otherwise). "auto" uses it where those hold (unless ``TUNEGYM_COMPILED=0``,
+            see :mod:`tunegym.core.compiled`) and the torch path elsewhere (GPU); "torch"
+            always uses the torch path (tensor ops over all B systems at once; the
+            reference).
 
     Returns:
         :class:`SolveResult` with ``solution`` of shape (B, m, m).
     """
-    check_choice("backend", backend, ("auto", "torch", "compiled"))
-    if backend == "compiled" or (backend == "auto" and compiled.ENABLED):
-        tensors = [rhs, *(getattr(stencil, name) for name in _COEFFICIENTS)]
-        if initial_guess is not None:
-            tensors.append(initial_guess)
-        # Why the compiled kernel cannot run these inputs; None when it can.
-        obstacle = None
-        if not sor_kernel.compiled_available():
-            obstacle = "numba is not importable"
-        elif ordering != "red_black":
-            obstacle = f"it needs ordering='red_black', got {ordering!r}"
-        elif any(tensor.device.type != "cpu" for tensor in tensors):
-            obstacle = "it needs CPU tensors"
-        elif rhs.dtype not in sor_kernel.SUPPORTED_DTYPES:
-            obstacle = f"it needs float64 or float32 rhs, got {rhs.dtype}"
-        elif any(getattr(stencil, name).dtype != rhs.dtype for name in _COEFFICIENTS):
-            obstacle = "it needs the stencil coefficients in rhs's dtype"
-        if obstacle is None:
-            # The checks of _prepare_solve, in its order (the ordering is red_black).
-            omega = _check_solver_arguments(stencil, rhs, omega, tol, max_iters,
-                                            initial_guess)
-            stencil.validate()
-            return sor_kernel.solve_sor_compiled(stencil, rhs, omega, tol, max_iters,
-                                                 initial_guess)
-        if backend == "compiled":
-            _prepare_solve(stencil, rhs, omega, tol, max_iters, initial_guess, ordering)
-            raise ValueError(f"backend='compiled' cannot be used here: {obstacle}; use "
-                             f"backend='auto' or 'torch'")
-    omega, system, u0, parts, rhs_parts = _prepare_solve(stencil, rhs, omega, tol, max_iters,
-                                                         initial_guess, ordering)
+    omega = _check_solver_arguments(stencil, rhs, omega, tol, max_iters, initial_guess,
+                                    ordering)
+    if _use_compiled(backend, stencil, rhs, initial_guess):
+        return sor_kernel.solve_sor_compiled(stencil, rhs, omega, tol, max_iters,
+                                             initial_guess, ordering)
+    _check_values(stencil, rhs, initial_guess)
+    system, u0, parts, rhs_parts = _split_system(stencil, rhs, initial_guess, ordering)
     residual = _residual(system, parts, rhs_parts)
     state = {"system": system, "x": parts, "rhs": rhs_parts, "omega": omega}
     if ordering == "red_black":
@@ -614,10 +657,33 @@ def solve_sor(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor | flo
 
 
 # -------------------------------------------------------------------- SSOR-PCG
+def _check_symmetric(stencil: GridStencil) -> None:
+    """ValueError unless A is symmetric with a positive diagonal (CG needs A SPD): the
+    north coupling of (i, j) equals the south coupling of (i - 1, j), the west coupling
+    of (i, j) the east coupling of (i, j - 1)."""
+    if not bool((stencil.center > 0).all()):
+        raise ValueError("stencil.center must be > 0 for CG (A must be positive definite)")
+    m = stencil.grid_size
+    shape = (stencil.batch_size, m, m)
+    north, south, west, east = (torch.broadcast_to(getattr(stencil, name), shape)
+                                for name in _NEIGHBOUR_OFFSETS)
+    if not (torch.equal(north[:, 1:], south[:, :-1])
+            and torch.equal(west[:, :, 1:], east[:, :, :-1])):
+        raise ValueError("stencil must be symmetric for CG: north[:, i, j] must equal "
+                         "south[:, i - 1, j] and west[:, i, j] must equal east[:, i, j - 1]")
+
+
+def _raise_not_positive_definite(flags: torch.Tensor) -> None:
+    systems = torch.nonzero(flags).flatten()[:4].tolist()
+    raise ValueError(f"{sor_kernel.VALUE_MESSAGES['not_positive_definite']} "
+                     f"(system(s) {systems})")
+
+
 def solve_ssor_pcg(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor | float,
                    tol: float = 1e-8, max_iters: int = 10_000,
                    initial_guess: torch.Tensor | None = None,
-                   ordering: str = "natural") -> SolveResult:
+                   ordering: str = "natural", backend: str = "auto",
+                   preconditioner: str = "ssor") -> SolveResult:
     """Conjugate gradients preconditioned by SSOR(omega), on B systems at once.
 
     The preconditioner is M = omega/(2-omega) (D/omega + L) D^-1 (D/omega + U) with
@@ -630,21 +696,42 @@ def solve_ssor_pcg(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor 
     pcg).
 
     Args:
-        stencil: B symmetric positive definite systems on m x m grids.
-        rhs: right-hand sides (B, m, m).
-        omega: SSOR factors in (0, 2), float or (B,).
-        tol: relative residual tolerance.
+        stencil: B symmetric positive definite systems on m x m grids (ValueError
+            for an asymmetric stencil, a non-positive diagonal, or when CG meets
+            ``p^T A p <= 0``, which shows A is not positive definite).
+        rhs: right-hand sides (B, m, m), finite.
+        omega: SSOR factors in (0, 2), float or (B,) (unused by ``preconditioner="none"``,
+            but still checked).
+        tol: relative residual tolerance (> 0).
         max_iters: CG iteration cap.
         initial_guess: (B, m, m) warm start, zeros if None.
         ordering: "natural" (default) or "red_black".
+        backend: "auto", "torch" or "compiled", as :func:`solve_sor`
+            (:func:`tunegym.simulators.sor_kernel.solve_pcg_compiled`).
+        preconditioner: "ssor" (default) or "none" (plain conjugate gradients, the
+            paper's unpreconditioned baseline).
 
     Returns:
         :class:`SolveResult` with ``solution`` (B, m, m).
     """
-    omega, system, x0, parts, rhs_parts = _prepare_solve(stencil, rhs, omega, tol, max_iters,
-                                                         initial_guess, ordering)
+    check_choice("preconditioner", preconditioner, ("ssor", "none"))
+    omega = _check_solver_arguments(stencil, rhs, omega, tol, max_iters, initial_guess,
+                                    ordering)
+    _check_values(stencil, rhs, initial_guess)
+    _check_symmetric(stencil)
+    if _use_compiled(backend, stencil, rhs, initial_guess):
+        return sor_kernel.solve_pcg_compiled(stencil, rhs, omega, tol, max_iters,
+                                             initial_guess,
+                                             ordering if preconditioner == "ssor" else "none")
+    system, x0, parts, rhs_parts = _split_system(stencil, rhs, initial_guess, ordering)
+
+    def apply_preconditioner(system, residual: list[torch.Tensor], omega: torch.Tensor):
+        if preconditioner == "none":
+            return [part.clone() for part in residual]
+        return system.ssor_apply(residual, omega)
+
     residual = _residual(system, parts, rhs_parts)
-    preconditioned = system.ssor_apply(residual, omega)
+    preconditioned = apply_preconditioner(system, residual, omega)
     state = {"system": system, "x": parts, "residual": residual, "omega": omega,
              "direction": [part.clone() for part in preconditioned],
              "rho": _dot(residual, preconditioned)}
@@ -653,11 +740,15 @@ def solve_ssor_pcg(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor 
         system, x, residual, direction = (state["system"], state["x"], state["residual"],
                                           state["direction"])
         product = system.matvec(direction)
-        step = state["rho"] / _dot(direction, product)
+        curvature = _dot(direction, product)
+        not_positive_definite = torch.isfinite(curvature) & (curvature <= 0)
+        if bool(not_positive_definite.any()):
+            _raise_not_positive_definite(not_positive_definite)
+        step = state["rho"] / curvature
         for part in range(len(x)):
             x[part].addcmul_(step, direction[part])
             residual[part].addcmul_(step, product[part], value=-1.0)
-        preconditioned = system.ssor_apply(residual, state["omega"])
+        preconditioned = apply_preconditioner(system, residual, state["omega"])
         rho = _dot(residual, preconditioned)
         beta = rho / state["rho"]
         state["rho"] = rho

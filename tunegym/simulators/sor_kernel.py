@@ -1,32 +1,45 @@
-"""Compiled (numba) red-black SOR for B five-point systems on the CPU.
+"""Compiled (numba) SOR and SSOR-PCG for B five-point systems on the CPU.
 
-On small grids the torch path of :func:`tunegym.simulators.sor.solve_sor` is bound by
-per-operation latency (tens of microseconds per sweep whatever B is). Here one compiled
-function runs the whole solve: a loop over the B systems, each swept on its own
-zero-padded (m + 2) x (m + 2) grid until it meets its tolerance or ``max_iters``.
+On small grids the torch paths of :mod:`tunegym.simulators.sor` are bound by
+per-operation latency (tens of microseconds per sweep whatever B is; a natural-order
+sweep is 2m - 1 wavefront steps of a few ops each). Here one compiled function runs
+the whole job: a loop over the B systems, each on its own zero-padded (m + 2) x (m + 2)
+grid, until it meets its tolerance or ``max_iters``. Three kernels:
 
-The arithmetic is that of the torch path, point by point:
+* :func:`solve_sor_compiled`: SOR to a tolerance, natural (lexicographic, row-major) or
+  red-black order;
+* :func:`sor_sweeps_compiled`: a fixed number of SOR sweeps, no residual (``sor_sweep``);
+* :func:`solve_pcg_compiled`: conjugate gradients, unpreconditioned or preconditioned by
+  SSOR (a forward then a backward SOR sweep from zero) in either order.
 
-* red points (i + j even): ``x += (omega / c) * r_red``, with ``r_red`` the red residual
-  left by the previous sweep (the initial residual before the first);
-* black points: ``d = (b + sum of neighbour coefficient * neighbour) - c * x``,
-  ``x += (omega / c) * d``;
-* red residual of the new iterate: ``r_red = (b + neighbour sum) - c * x``;
-* residual norm: ``sqrt(||r_red||^2 + (1 - omega)^2 ||d||^2)`` (after the black update
-  the black residual is ``(1 - omega) d``), compared with ``tol * ||b||`` after every
-  sweep.
+Coefficients are passed as broadcast views (a uniform (B, 1, 1) stencil is not
+expanded in memory) and copied one system at a time into contiguous arrays. The couplings to the zero Dirichlet border are multiplied by its zeros, as in the
+torch path (both require finite coefficients, so those products are exact zeros).
 
-Only the summation order differs from the torch path (sums of squares are accumulated
-in float64 here, in the input dtype there), so iteration counts agree except where a
-residual lands within rounding of the tolerance. Unlike the torch path's red-black
-layout, m = 1 (one red point, no black) is handled. numba is imported on first use, not
-with this module; :func:`compiled_available` says whether it can be.
+The arithmetic is the torch path's, point by point:
+
+* natural SOR: ``d = (b + ((n x_n + s x_s) + w x_w) + e x_e) - c x``, ``x += (omega / c) d``,
+  with north/west already updated in the sweep; the residual ``b - (c x - neighbours)``
+  is recomputed after each sweep;
+* red-black SOR: red points ``x += (omega / c) r_red`` with the red residual left by
+  the previous sweep, black points as natural; the residual norm is
+  ``sqrt(||r_red||^2 + (1 - omega)^2 ||d_black||^2)`` (after the black update the black
+  residual is ``(1 - omega) d``);
+* CG: ``alpha = rho / (p . A p)``, ``x += alpha p``, ``r -= alpha A p``, ``z = M^-1 r``,
+  ``beta = rho' / rho``, ``p = z + beta p``, stopping on the recurrence residual.
+
+Iterates agree with the torch path to rounding (natural SOR sweeps bit for bit, tested);
+sums of squares and dot products are accumulated point by point in float64 here, in
+another order there, so iteration counts agree except where a residual lands within
+rounding of the tolerance. numba is imported on first use, not with this module;
+:func:`compiled_available` says whether it can be.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -34,146 +47,496 @@ import torch
 from tunegym.core.compiled import numba_jit
 from tunegym.simulators.solve_result import SolveResult
 
-#: dtypes the kernel is compiled for (one specialisation each, on first use).
+#: dtypes the kernels are compiled for (one specialisation each, on first use).
 SUPPORTED_DTYPES = (torch.float64, torch.float32)
 _COEFFICIENTS = ("center", "north", "south", "west", "east")
+#: Ordering codes passed to the kernels.
+ORDERING_CODES = {"natural": 0, "red_black": 1}
+#: Preconditioner codes of the CG kernel: none, SSOR natural, SSOR red-black.
+PRECONDITIONER_CODES = {"none": -1, "natural": 0, "red_black": 1}
+#: Per-system status codes the kernels write (0: solved), and the ValueError each
+#: stands for; the torch path of :mod:`tunegym.simulators.sor` raises the same messages.
+VALUE_MESSAGES = {
+    "center": "stencil.center (the diagonal of A) must be finite and nonzero",
+    "north": "stencil.north must be finite (no NaN or inf entries)",
+    "south": "stencil.south must be finite (no NaN or inf entries)",
+    "west": "stencil.west must be finite (no NaN or inf entries)",
+    "east": "stencil.east must be finite (no NaN or inf entries)",
+    "rhs": "rhs must be finite (no NaN or inf entries)",
+    "initial_guess": "initial_guess must be finite (no NaN or inf entries)",
+    "not_positive_definite": "stencil is not positive definite: CG met p^T A p <= 0; CG "
+                             "and SSOR-PCG need a symmetric positive definite A",
+}
+STATUS_CODES = {name: code for code, name in enumerate(VALUE_MESSAGES, start=1)}
+NOT_POSITIVE_DEFINITE = STATUS_CODES["not_positive_definite"]
 
 
-def _solve_red_black(center, north, south, west, east, rhs, initial, omega, tol,
-                     max_iters, iterations, solution, converged, relative_residual):
-    """Red-black SOR on every system in turn (compiled by numba; see the module doc).
+# --------------------------------------------------------------------------------------
+# kernels (plain Python here; _compiled_kernels() jits them). ``x`` is a padded
+# (m + 2, m + 2) grid, point (i, j) at x[i + 1, j + 1]. The kernels take the coefficients
+# as (B, m, m) views and copy each system's into contiguous (m, m) arrays (center,
+# north, south, west, east and ``weight`` = omega / center) before iterating on it.
+# --------------------------------------------------------------------------------------
+def _neighbours(x, north, south, west, east, i, j):
+    """Sum of neighbour coefficient * neighbour value at point (i, j)."""
+    return (((north[i, j] * x[i, j + 1] + south[i, j] * x[i + 2, j + 1])
+             + west[i, j] * x[i + 1, j]) + east[i, j] * x[i + 1, j + 2])
+
+
+def _load_system(center, north, south, west, east, s, omega, coefficients):
+    """coefficients (8, m, m) = system s's center, north, south, west, east (contiguous
+    copies of the views), the weights omega / center, and omega / center times the
+    west and the east coefficient (the chained terms of a natural-order sweep)."""
+    for i in range(coefficients.shape[1]):
+        for j in range(coefficients.shape[2]):
+            coefficients[0, i, j] = center[s, i, j]
+            coefficients[1, i, j] = north[s, i, j]
+            coefficients[2, i, j] = south[s, i, j]
+            coefficients[3, i, j] = west[s, i, j]
+            coefficients[4, i, j] = east[s, i, j]
+            coefficients[5, i, j] = omega / center[s, i, j]
+            coefficients[6, i, j] = coefficients[5, i, j] * west[s, i, j]
+            coefficients[7, i, j] = coefficients[5, i, j] * east[s, i, j]
+
+
+def _update(x, b, center, north, south, west, east, weight, i, j):
+    """x[i, j] += weight (b + neighbours - c x) at one point; returns the correction."""
+    correction = ((b[i, j] + _neighbours(x, north, south, west, east, i, j))
+                  - center[i, j] * x[i + 1, j + 1])
+    x[i + 1, j + 1] += weight[i, j] * correction
+    return correction
+
+
+def _sweep_natural(x, b, center, north, south, west, east, weight, chained, backward):
+    """One lexicographic SOR sweep in place (reverse order when ``backward``).
+
+    Along a row each update needs the one just made (its west neighbour; east when
+    backward), so the sweep is bound by the latency of that chain, not by throughput.
+    The update is therefore split into ``x + weight * (the terms known before the row)``
+    plus ``chained * neighbour``, ``chained`` = weight * west (east): two dependent
+    operations per point instead of five. The same value as
+    ``x + weight * (b + neighbours - c x)``, rounded differently (within 1e-15 of the
+    torch path's iterates, tested)."""
+    size = weight.shape[0]
+    if backward:
+        for i in range(size - 1, -1, -1):
+            for j in range(size - 1, -1, -1):
+                known = ((b[i, j] + ((north[i, j] * x[i, j + 1] + south[i, j] * x[i + 2, j + 1])
+                                     + west[i, j] * x[i + 1, j]))
+                         - center[i, j] * x[i + 1, j + 1])
+                x[i + 1, j + 1] = ((x[i + 1, j + 1] + weight[i, j] * known)
+                                   + chained[i, j] * x[i + 1, j + 2])
+    else:
+        for i in range(size):
+            for j in range(size):
+                known = ((b[i, j] + ((north[i, j] * x[i, j + 1] + south[i, j] * x[i + 2, j + 1])
+                                     + east[i, j] * x[i + 1, j + 2]))
+                         - center[i, j] * x[i + 1, j + 1])
+                x[i + 1, j + 1] = ((x[i + 1, j + 1] + weight[i, j] * known)
+                                   + chained[i, j] * x[i + 1, j])
+
+
+def _sweep_colour(x, b, center, north, south, west, east, weight, colour):
+    """Update every point with (i + j) % 2 == colour; returns the sum of squared
+    corrections (float64)."""
+    size = weight.shape[0]
+    squared = 0.0
+    for i in range(size):
+        for j in range((i + colour) % 2, size, 2):
+            correction = _update(x, b, center, north, south, west, east, weight, i, j)
+            squared += correction * correction
+    return squared
+
+
+def _residual(x, b, center, north, south, west, east, residual, red_only):
+    """residual = (b + neighbours) - c x at every point (at the red points, i + j even,
+    when ``red_only``); returns its squared norm (float64)."""
+    size = residual.shape[0]
+    squared = 0.0
+    for i in range(size):
+        for j in range(i % 2 if red_only else 0, size, 2 if red_only else 1):
+            value = ((b[i, j] + _neighbours(x, north, south, west, east, i, j))
+                     - center[i, j] * x[i + 1, j + 1])
+            residual[i, j] = value
+            squared += value * value
+    return squared
+
+
+def _all_finite(array, s):
+    """Whether every entry of array[s] (m, m) is finite."""
+    for i in range(array.shape[1]):
+        for j in range(array.shape[2]):
+            if not math.isfinite(array[s, i, j]):
+                return False
+    return True
+
+
+def _check_system(center, north, south, west, east, rhs, initial, s):
+    """0 when system s's values are usable, else the :data:`STATUS_CODES` code of the
+    first bad input (in the order of :data:`VALUE_MESSAGES`)."""
+    for i in range(rhs.shape[1]):
+        for j in range(rhs.shape[2]):
+            if center[s, i, j] == 0.0 or not math.isfinite(center[s, i, j]):
+                return 1
+    if not _all_finite(north, s):
+        return 2
+    if not _all_finite(south, s):
+        return 3
+    if not _all_finite(west, s):
+        return 4
+    if not _all_finite(east, s):
+        return 5
+    if not _all_finite(rhs, s):
+        return 6
+    if not _all_finite(initial, s):
+        return 7
+    return 0
+
+
+def _load(initial, s, x):
+    """x's interior = initial[s] (the border stays zero)."""
+    for i in range(initial.shape[1]):
+        for j in range(initial.shape[2]):
+            x[i + 1, j + 1] = initial[s, i, j]
+
+
+def _store(x, s, solution):
+    """solution[s] = x's interior."""
+    for i in range(solution.shape[1]):
+        for j in range(solution.shape[2]):
+            solution[s, i, j] = x[i + 1, j + 1]
+
+
+def _squared_norm(values):
+    """Sum of squares of an (m, m) array, float64."""
+    squared = 0.0
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            squared += values[i, j] * values[i, j]
+    return squared
+
+
+def _finish(s, iteration, relative, tol, max_iters, iterations, converged,
+            relative_residual):
+    """Record system s's outcome after ``iteration`` iterations; True when it stops."""
+    if relative <= tol:
+        iterations[s] = iteration
+        converged[s] = True
+        relative_residual[s] = relative
+        return True
+    if not math.isfinite(relative) or iteration == max_iters:
+        iterations[s] = max_iters
+        converged[s] = False
+        relative_residual[s] = relative if math.isfinite(relative) else math.inf
+        return True
+    return False
+
+
+#: What :func:`_start_system` leaves to do: iterate, nothing (x_0 meets tol: store it),
+#: or skip the system (bad input, or b = 0 with its zero solution already written).
+_ITERATE, _DONE, _SKIP = 0, 1, 2
+
+
+def _start_system(center, north, south, west, east, rhs, initial, omega, s, tol,
+                  max_iters, loaded, x, residual, iterations, solution, converged,
+                  relative_residual, status):
+    """Check system s (status[s]), load its coefficients into ``loaded`` and x_0 into
+    x, and write residual = b - A x_0. Returns (||b||, ||b - A x_0|| / ||b||, what is
+    left: _ITERATE, _DONE or _SKIP)."""
+    status[s] = _check_system(center, north, south, west, east, rhs, initial, s)
+    if status[s] != 0:
+        return 1.0, 0.0, _SKIP                    # the wrapper raises ValueError
+    rhs_norm = math.sqrt(_squared_norm(rhs[s]))
+    if rhs_norm == 0.0:
+        # b = 0 is solved by x = 0 without iterating.
+        for i in range(rhs.shape[1]):
+            for j in range(rhs.shape[2]):
+                solution[s, i, j] = 0.0
+        iterations[s] = 0
+        converged[s] = True
+        relative_residual[s] = 0.0
+        return rhs_norm, 0.0, _SKIP
+    _load_system(center, north, south, west, east, s, omega[s], loaded)
+    _load(initial, s, x)
+    relative = math.sqrt(_residual(x, rhs[s], loaded[0], loaded[1], loaded[2], loaded[3],
+                                   loaded[4], residual, False)) / rhs_norm
+    if relative <= tol:
+        _finish(s, 0, relative, tol, max_iters, iterations, converged, relative_residual)
+        return rhs_norm, relative, _DONE
+    return rhs_norm, relative, _ITERATE
+
+
+def _solve_sor(center, north, south, west, east, rhs, initial, omega, tol, max_iters,
+               ordering, iterations, solution, converged, relative_residual, status):
+    """SOR on every system in turn until tol or max_iters (see the module doc).
 
     Args:
-        center, north, south, west, east: coefficients, (B, m, m) or (B, 1, 1) each.
-        rhs: (B, m, m) right-hand sides. initial: (B, m, m) initial iterates.
-        omega: (B,) relaxation factors. tol: relative tolerance. max_iters: sweep cap.
+        center, north, south, west, east: (B, m, m) coefficient views.
+        rhs, initial: (B, m, m). omega: (B,). tol: relative tolerance. max_iters: cap.
+        ordering: 0 natural, 1 red-black.
         iterations (B,) int64, solution (B, m, m), converged (B,) bool,
-            relative_residual (B,): outputs, written here.
+            relative_residual (B,), status (B,) int64 (:data:`STATUS_CODES`; the other
+            outputs of a system with a nonzero status are not written): outputs.
     """
     batch, size = rhs.shape[0], rhs.shape[1]
-    dtype = rhs.dtype
-    x = np.zeros((size + 2, size + 2), dtype=dtype)       # zero Dirichlet border
-    c = np.empty((size, size), dtype=dtype)
-    cn = np.empty((size, size), dtype=dtype)
-    cs = np.empty((size, size), dtype=dtype)
-    cw = np.empty((size, size), dtype=dtype)
-    ce = np.empty((size, size), dtype=dtype)
-    weight = np.empty((size, size), dtype=dtype)          # omega / c per point
-    red_residual = np.zeros((size, size), dtype=dtype)    # only red entries used
-    for system in range(batch):
-        b = rhs[system]
-        rhs_squared = 0.0
-        for i in range(size):
-            for j in range(size):
-                rhs_squared += b[i, j] * b[i, j]
-        rhs_norm = math.sqrt(rhs_squared)
-        if rhs_norm == 0.0:
-            # b = 0 is solved by x = 0 without iterating.
-            for i in range(size):
-                for j in range(size):
-                    solution[system, i, j] = 0.0
-            iterations[system] = 0
-            converged[system] = True
-            relative_residual[system] = 0.0
+    x = np.zeros((size + 2, size + 2), dtype=rhs.dtype)
+    loaded = np.empty((8, size, size), dtype=rhs.dtype)
+    c, cn, cs, cw, ce, weight = loaded[0], loaded[1], loaded[2], loaded[3], loaded[4], loaded[5]
+    chained_west = loaded[6]
+    residual = np.zeros((size, size), dtype=rhs.dtype)
+    for s in range(batch):
+        # In red-black order the red part of b - A x_0 is the first sweep's red correction.
+        rhs_norm, relative, start = _start_system(
+            center, north, south, west, east, rhs, initial, omega, s, tol, max_iters, loaded,
+            x, residual, iterations, solution, converged, relative_residual, status)
+        if start == _SKIP:
             continue
-        relaxation = omega[system]
-        # This system's coefficients on the full grid ((B, 1, 1) ones broadcast); the
-        # couplings to points outside the grid are zeroed (they meet the zero border,
-        # and a non-finite coefficient there must be ignored, as the torch path does).
-        for i in range(size):
-            for j in range(size):
-                c[i, j] = center[system, i % center.shape[1], j % center.shape[2]]
-                cn[i, j] = (north[system, i % north.shape[1], j % north.shape[2]]
-                            if i > 0 else 0.0)
-                cs[i, j] = (south[system, i % south.shape[1], j % south.shape[2]]
-                            if i < size - 1 else 0.0)
-                cw[i, j] = (west[system, i % west.shape[1], j % west.shape[2]]
-                            if j > 0 else 0.0)
-                ce[i, j] = (east[system, i % east.shape[1], j % east.shape[2]]
-                            if j < size - 1 else 0.0)
-                weight[i, j] = relaxation / c[i, j]
-                x[i + 1, j + 1] = initial[system, i, j]
-        # b - A x_0 at every point; the red part starts the first sweep.
-        squared = 0.0
-        for i in range(size):
-            for j in range(size):
-                neighbours = (cn[i, j] * x[i, j + 1] + cs[i, j] * x[i + 2, j + 1]
-                              + cw[i, j] * x[i + 1, j] + ce[i, j] * x[i + 1, j + 2])
-                value = b[i, j] - (c[i, j] * x[i + 1, j + 1] - neighbours)
-                red_residual[i, j] = value
-                squared += value * value
-        relative = math.sqrt(squared) / rhs_norm
-        finished = relative <= tol
-        if finished:
-            iterations[system] = 0
-            converged[system] = True
-            relative_residual[system] = relative
+        finished = start == _DONE
+        b, relaxation = rhs[s], omega[s]
         black_factor = (1.0 - relaxation) ** 2
         sweep = 0
         while not finished:
             sweep += 1
-            for i in range(size):
-                for j in range(i % 2, size, 2):
-                    x[i + 1, j + 1] += weight[i, j] * red_residual[i, j]
-            black_squared = 0.0
-            for i in range(size):
-                for j in range((i + 1) % 2, size, 2):
-                    neighbours = (cn[i, j] * x[i, j + 1] + cs[i, j] * x[i + 2, j + 1]
-                                  + cw[i, j] * x[i + 1, j] + ce[i, j] * x[i + 1, j + 2])
-                    correction = (b[i, j] + neighbours) - c[i, j] * x[i + 1, j + 1]
-                    x[i + 1, j + 1] += weight[i, j] * correction
-                    black_squared += correction * correction
-            red_squared = 0.0
-            for i in range(size):
-                for j in range(i % 2, size, 2):
-                    neighbours = (cn[i, j] * x[i, j + 1] + cs[i, j] * x[i + 2, j + 1]
-                                  + cw[i, j] * x[i + 1, j] + ce[i, j] * x[i + 1, j + 2])
-                    value = (b[i, j] + neighbours) - c[i, j] * x[i + 1, j + 1]
-                    red_residual[i, j] = value
-                    red_squared += value * value
-            relative = math.sqrt(red_squared + black_squared * black_factor) / rhs_norm
-            if relative <= tol:
-                finished = True
-                iterations[system] = sweep
-                converged[system] = True
-                relative_residual[system] = relative
-            elif not math.isfinite(relative) or sweep == max_iters:
-                # Diverged (non-finite residual) or out of sweeps.
-                finished = True
-                iterations[system] = max_iters
-                converged[system] = False
-                relative_residual[system] = relative if math.isfinite(relative) else math.inf
+            if ordering == 0:
+                _sweep_natural(x, b, c, cn, cs, cw, ce, weight, chained_west, False)
+                squared = _residual(x, b, c, cn, cs, cw, ce, residual, False)
+            else:
+                for i in range(size):
+                    for j in range(i % 2, size, 2):
+                        x[i + 1, j + 1] += weight[i, j] * residual[i, j]
+                black = _sweep_colour(x, b, c, cn, cs, cw, ce, weight, 1)
+                squared = (_residual(x, b, c, cn, cs, cw, ce, residual, True)
+                           + black * black_factor)
+            relative = math.sqrt(squared) / rhs_norm
+            finished = _finish(s, sweep, relative, tol, max_iters, iterations, converged,
+                               relative_residual)
+        _store(x, s, solution)
+
+
+def _sor_sweeps(center, north, south, west, east, rhs, initial, omega, sweeps, ordering,
+                solution, status):
+    """``sweeps`` SOR sweeps of every system from ``initial`` into ``solution``; status
+    (B,) as :func:`_solve_sor`."""
+    batch, size = rhs.shape[0], rhs.shape[1]
+    x = np.zeros((size + 2, size + 2), dtype=rhs.dtype)
+    loaded = np.empty((8, size, size), dtype=rhs.dtype)
+    c, cn, cs, cw, ce, weight = loaded[0], loaded[1], loaded[2], loaded[3], loaded[4], loaded[5]
+    chained_west = loaded[6]
+    for s in range(batch):
+        status[s] = _check_system(center, north, south, west, east, rhs, initial, s)
+        if status[s] != 0:
+            continue                              # the wrapper raises ValueError
+        _load_system(center, north, south, west, east, s, omega[s], loaded)
+        _load(initial, s, x)
+        for _ in range(sweeps):
+            if ordering == 0:
+                _sweep_natural(x, rhs[s], c, cn, cs, cw, ce, weight, chained_west, False)
+            else:
+                _sweep_colour(x, rhs[s], c, cn, cs, cw, ce, weight, 0)
+                _sweep_colour(x, rhs[s], c, cn, cs, cw, ce, weight, 1)
+        _store(x, s, solution)
+
+
+def _precondition(residual, center, north, south, west, east, weight, chained_west,
+                  chained_east, omega, preconditioner, z):
+    """z (padded) = M^-1 residual: SSOR(omega) in natural (0) or red-black (1) order (a
+    forward, then a backward SOR sweep on A z = r from z = 0), or z = r (-1)."""
+    size = residual.shape[0]
+    for i in range(size + 2):
+        for j in range(size + 2):
+            z[i, j] = 0.0
+    if preconditioner < 0:
         for i in range(size):
             for j in range(size):
-                solution[system, i, j] = x[i + 1, j + 1]
+                z[i + 1, j + 1] = residual[i, j]
+    elif preconditioner == 0:
+        _sweep_natural(z, residual, center, north, south, west, east, weight, chained_west,
+                       False)
+        _sweep_natural(z, residual, center, north, south, west, east, weight, chained_east,
+                       True)
+    else:
+        # The torch path's closed form, with w = omega / c: z_r = w_r r_r;
+        # z_b = (2 - omega) w_b (r_b + K_br z_r); z_r = w_r ((2 - omega) r_r + K_rb z_b).
+        for i in range(size):
+            for j in range(i % 2, size, 2):
+                z[i + 1, j + 1] = weight[i, j] * residual[i, j]
+        for i in range(size):
+            for j in range((i + 1) % 2, size, 2):
+                z[i + 1, j + 1] = (weight[i, j] * (residual[i, j] + _neighbours(
+                    z, north, south, west, east, i, j))) * (2.0 - omega)
+        for i in range(size):
+            for j in range(i % 2, size, 2):
+                z[i + 1, j + 1] = weight[i, j] * (_neighbours(z, north, south, west, east,
+                                                              i, j)
+                                                  + (2.0 - omega) * residual[i, j])
+
+
+def _dot_padded(residual, z):
+    """sum residual[i, j] * z[i + 1, j + 1] (residual (m, m), z padded), float64."""
+    total = 0.0
+    for i in range(residual.shape[0]):
+        for j in range(residual.shape[1]):
+            total += residual[i, j] * z[i + 1, j + 1]
+    return total
+
+
+def _solve_pcg(center, north, south, west, east, rhs, initial, omega, tol, max_iters,
+               preconditioner, iterations, solution, converged, relative_residual, status):
+    """(Preconditioned) conjugate gradients on every system in turn (module doc).
+
+    Args: as :func:`_solve_sor`, with ``preconditioner`` -1 none, 0 SSOR natural,
+        1 SSOR red-black; ``status`` is also NOT_POSITIVE_DEFINITE where ``p . A p <= 0``
+        was met (then the system stops as not converged).
+    """
+    batch, size = rhs.shape[0], rhs.shape[1]
+    dtype = rhs.dtype
+    x = np.zeros((size + 2, size + 2), dtype=dtype)
+    direction = np.zeros((size + 2, size + 2), dtype=dtype)
+    z = np.zeros((size + 2, size + 2), dtype=dtype)
+    residual = np.empty((size, size), dtype=dtype)
+    product = np.empty((size, size), dtype=dtype)
+    loaded = np.empty((8, size, size), dtype=dtype)
+    c, cn, cs, cw, ce, weight = loaded[0], loaded[1], loaded[2], loaded[3], loaded[4], loaded[5]
+    chained_west, chained_east = loaded[6], loaded[7]
+    for s in range(batch):
+        rhs_norm, relative, start = _start_system(
+            center, north, south, west, east, rhs, initial, omega, s, tol, max_iters, loaded,
+            x, residual, iterations, solution, converged, relative_residual, status)
+        if start == _SKIP:
+            continue
+        finished = start == _DONE
+        relaxation = omega[s]
+        rho = 1.0
+        if not finished:
+            _precondition(residual, c, cn, cs, cw, ce, weight, chained_west, chained_east,
+                          relaxation, preconditioner, z)
+            for i in range(size + 2):
+                for j in range(size + 2):
+                    direction[i, j] = z[i, j]
+            rho = _dot_padded(residual, z)
+        iteration = 0
+        while not finished:
+            iteration += 1
+            # product = A p, curvature = p . A p
+            curvature = 0.0
+            for i in range(size):
+                for j in range(size):
+                    value = (c[i, j] * direction[i + 1, j + 1]
+                             - _neighbours(direction, cn, cs, cw, ce, i, j))
+                    product[i, j] = value
+                    curvature += direction[i + 1, j + 1] * value
+            if not curvature > 0.0 and math.isfinite(curvature):
+                status[s] = NOT_POSITIVE_DEFINITE
+                iterations[s] = max_iters
+                converged[s] = False
+                relative_residual[s] = relative
+                break
+            step = rho / curvature
+            squared = 0.0
+            for i in range(size):
+                for j in range(size):
+                    x[i + 1, j + 1] += step * direction[i + 1, j + 1]
+                    value = residual[i, j] - step * product[i, j]
+                    residual[i, j] = value
+                    squared += value * value
+            relative = math.sqrt(squared) / rhs_norm
+            finished = _finish(s, iteration, relative, tol, max_iters, iterations, converged,
+                               relative_residual)
+            if finished:
+                break
+            _precondition(residual, c, cn, cs, cw, ce, weight, chained_west, chained_east,
+                          relaxation, preconditioner, z)
+            rho_next = _dot_padded(residual, z)
+            beta = rho_next / rho
+            rho = rho_next
+            for i in range(size):
+                for j in range(size):
+                    direction[i + 1, j + 1] = z[i + 1, j + 1] + beta * direction[i + 1, j + 1]
+        _store(x, s, solution)
+
+
+_HELPERS = ("_all_finite", "_check_system", "_neighbours", "_load_system", "_update", "_sweep_natural", "_sweep_colour",
+            "_residual", "_load", "_store", "_squared_norm", "_finish", "_start_system",
+            "_precondition", "_dot_padded")
 
 
 @functools.lru_cache(maxsize=1)
-def _compiled_kernel():
-    """The numba-compiled :func:`_solve_red_black`, or None when numba is missing.
+def _compiled_kernels() -> SimpleNamespace | None:
+    """The jitted kernels, or None when numba is missing.
 
-    numba is imported here, on the first call, not when tunegym is imported; each dtype
-    is compiled (or loaded from numba's on-disk cache) the first time it is solved.
+    numba is imported here, on the first call, not when tunegym is imported. The
+    helpers are rebound to their jitted versions first, so that the kernels, which call
+    them by these global names, compile in nopython mode; each kernel compiles (or loads
+    from numba's on-disk cache) the first time it runs with given argument types.
     """
     jit = numba_jit()
-    return None if jit is None else jit(_solve_red_black)
+    if jit is None:
+        return None
+    module = globals()
+    for name in _HELPERS:
+        if not hasattr(module[name], "py_func"):          # not jitted yet
+            module[name] = jit(module[name])
+    return SimpleNamespace(solve_sor=jit(_solve_sor), sweeps=jit(_sor_sweeps),
+                           solve_pcg=jit(_solve_pcg))
 
 
 def compiled_available() -> bool:
-    """Whether the compiled kernel can be used (numba importable). Compiles nothing."""
-    return _compiled_kernel() is not None
+    """Whether the compiled kernels can be used (numba importable). Compiles nothing."""
+    return _compiled_kernels() is not None
+
+
+def _kernels() -> SimpleNamespace:
+    kernels = _compiled_kernels()
+    if kernels is None:
+        raise RuntimeError("the compiled SOR kernels need numba (pip install numba)")
+    return kernels
 
 
 def _as_array(tensor: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
-    """``tensor`` as a C-contiguous numpy array of ``dtype`` (no copy where it already is)."""
+    """``tensor`` as a numpy array of ``dtype`` (a view where it already is)."""
     if tensor.dtype != dtype:
         tensor = tensor.to(dtype)
-    return np.ascontiguousarray(tensor.detach().numpy())
+    return tensor.detach().numpy()
+
+
+def _inputs(stencil, rhs: torch.Tensor, omega: torch.Tensor,
+            initial_guess: torch.Tensor | None) -> tuple[list[np.ndarray], np.ndarray,
+                                                         np.ndarray, np.ndarray]:
+    """(coefficient views (B, m, m) x 5, rhs, initial, omega (B,)) as numpy arrays."""
+    dtype = rhs.dtype
+    if dtype not in SUPPORTED_DTYPES:
+        raise ValueError(f"rhs.dtype must be one of {SUPPORTED_DTYPES}, got {dtype}")
+    shape = (stencil.batch_size, stencil.grid_size, stencil.grid_size)
+    coefficients = [np.broadcast_to(_as_array(getattr(stencil, name), dtype), shape)
+                    for name in _COEFFICIENTS]
+    right = np.ascontiguousarray(_as_array(rhs, dtype))
+    initial = (np.zeros(shape, dtype=right.dtype) if initial_guess is None
+               else np.ascontiguousarray(_as_array(initial_guess, dtype)))
+    relaxation = np.ascontiguousarray(_as_array(omega.reshape(-1).expand(shape[0]), dtype))
+    return coefficients, right, initial, relaxation
+
+
+def _outputs(batch: int, size: int, dtype) -> tuple[np.ndarray, ...]:
+    """Empty (iterations, solution, converged, relative_residual) arrays."""
+    return (np.empty(batch, dtype=np.int64), np.empty((batch, size, size), dtype=dtype),
+            np.empty(batch, dtype=np.bool_), np.empty(batch, dtype=dtype))
+
+
+def raise_for_status(status: np.ndarray) -> None:
+    """ValueError for the first bad input the kernels reported (status (B,) int64),
+    naming the argument and the systems concerned; nothing when every status is 0."""
+    bad = np.flatnonzero(status)
+    if bad.size:
+        code = int(status[bad].min())
+        systems = np.flatnonzero(status == code)[:4].tolist()
+        name = list(VALUE_MESSAGES)[code - 1]
+        raise ValueError(f"{VALUE_MESSAGES[name]} (system(s) {systems})")
 
 
 def solve_sor_compiled(stencil, rhs: torch.Tensor, omega: torch.Tensor, tol: float,
-                       max_iters: int, initial_guess: torch.Tensor | None) -> SolveResult:
-    """Red-black SOR of :func:`tunegym.simulators.sor.solve_sor`, compiled, on the CPU.
+                       max_iters: int, initial_guess: torch.Tensor | None,
+                       ordering: str = "red_black") -> SolveResult:
+    """SOR of :func:`tunegym.simulators.sor.solve_sor`, compiled, on the CPU.
 
     The arguments are taken as validated (``solve_sor`` checks them first).
 
@@ -183,8 +546,9 @@ def solve_sor_compiled(stencil, rhs: torch.Tensor, omega: torch.Tensor, tol: flo
         rhs: right-hand sides (B, m, m), float64 or float32, CPU.
         omega: relaxation factors (B,) in (0, 2) (dimensionless), cast to ``rhs.dtype``.
         tol: relative tolerance on ``||b - A x_k||_2 / ||b||_2`` (dimensionless).
-        max_iters: sweep cap (sweeps; one sweep = red update, then black update).
+        max_iters: sweep cap (sweeps).
         initial_guess: (B, m, m) initial iterates (cast to ``rhs.dtype``), zeros if None.
+        ordering: "natural" (lexicographic, row-major) or "red_black".
 
     Returns:
         :class:`SolveResult`: ``iterations`` int64 (B,) (sweeps), ``solution``
@@ -193,27 +557,67 @@ def solve_sor_compiled(stencil, rhs: torch.Tensor, omega: torch.Tensor, tol: flo
 
     Raises:
         RuntimeError: numba is not importable.
-        ValueError: ``rhs.dtype`` is neither float64 nor float32.
+        ValueError: ``rhs.dtype`` is neither float64 nor float32, or an input holds a
+            non-finite value or the diagonal a zero (:data:`VALUE_MESSAGES`).
     """
-    kernel = _compiled_kernel()
-    if kernel is None:
-        raise RuntimeError("the compiled SOR kernel needs numba (pip install numba)")
-    dtype = rhs.dtype
-    if dtype not in SUPPORTED_DTYPES:
-        raise ValueError(f"rhs.dtype must be one of {SUPPORTED_DTYPES}, got {dtype}")
-    batch, size = stencil.batch_size, stencil.grid_size
-    shape = (batch, size, size)
-    coefficients = [_as_array(getattr(stencil, name), dtype) for name in _COEFFICIENTS]
-    right = _as_array(rhs, dtype)
-    initial = (np.zeros(shape, dtype=right.dtype) if initial_guess is None
-               else _as_array(initial_guess, dtype))
-    relaxation = _as_array(omega.reshape(-1).expand(batch), dtype)
-    iterations = np.empty(batch, dtype=np.int64)
-    solution = np.empty(shape, dtype=right.dtype)
-    converged = np.empty(batch, dtype=np.bool_)
-    relative_residual = np.empty(batch, dtype=right.dtype)
-    if batch > 0:
-        kernel(*coefficients, right, initial, relaxation, float(tol), int(max_iters),
-               iterations, solution, converged, relative_residual)
-    return SolveResult(*(torch.from_numpy(array) for array in
-                         (iterations, solution, converged, relative_residual)))
+    kernels = _kernels()
+    coefficients, right, initial, relaxation = _inputs(stencil, rhs, omega, initial_guess)
+    outputs = _outputs(stencil.batch_size, stencil.grid_size, right.dtype)
+    status = np.zeros(stencil.batch_size, dtype=np.int64)
+    if stencil.batch_size > 0:
+        kernels.solve_sor(*coefficients, right, initial, relaxation, float(tol),
+                          int(max_iters), ORDERING_CODES[ordering], *outputs, status)
+    raise_for_status(status)
+    return SolveResult(*(torch.from_numpy(array) for array in outputs))
+
+
+def sor_sweeps_compiled(stencil, u: torch.Tensor, rhs: torch.Tensor, omega: torch.Tensor,
+                        sweeps: int, ordering: str) -> torch.Tensor:
+    """``sweeps`` SOR sweeps of :func:`tunegym.simulators.sor.sor_sweep`, compiled.
+
+    Args:
+        stencil: B systems on m x m grids (CPU). u: (B, m, m) iterates. rhs: (B, m, m).
+        omega: (B,) relaxation factors. sweeps: number of sweeps (>= 0).
+        ordering: "natural" or "red_black".
+
+    Returns:
+        The new iterates (B, m, m) in ``rhs.dtype`` (u is not modified).
+    """
+    kernels = _kernels()
+    coefficients, right, initial, relaxation = _inputs(stencil, rhs, omega, u)
+    solution = np.empty_like(right)
+    status = np.zeros(stencil.batch_size, dtype=np.int64)
+    if stencil.batch_size > 0:
+        kernels.sweeps(*coefficients, right, initial, relaxation, int(sweeps),
+                       ORDERING_CODES[ordering], solution, status)
+    raise_for_status(status)
+    return torch.from_numpy(solution)
+
+
+def solve_pcg_compiled(stencil, rhs: torch.Tensor, omega: torch.Tensor, tol: float,
+                       max_iters: int, initial_guess: torch.Tensor | None,
+                       preconditioner: str) -> SolveResult:
+    """Conjugate gradients of :func:`tunegym.simulators.sor.solve_ssor_pcg`, compiled.
+
+    Args:
+        stencil, rhs, omega, tol, max_iters, initial_guess: as
+            :func:`solve_sor_compiled` (``omega`` is the SSOR factor; unused by "none").
+        preconditioner: "none" (plain CG), "natural" or "red_black" (SSOR in that order).
+
+    Returns:
+        :class:`SolveResult`, iterations counted in CG iterations.
+
+    Raises:
+        ValueError: a non-finite input, a zero diagonal, or ``p . A p <= 0`` met (A is
+            not positive definite).
+    """
+    kernels = _kernels()
+    coefficients, right, initial, relaxation = _inputs(stencil, rhs, omega, initial_guess)
+    outputs = _outputs(stencil.batch_size, stencil.grid_size, right.dtype)
+    status = np.zeros(stencil.batch_size, dtype=np.int64)
+    if stencil.batch_size > 0:
+        kernels.solve_pcg(*coefficients, right, initial, relaxation, float(tol),
+                          int(max_iters), PRECONDITIONER_CODES[preconditioner], *outputs,
+                          status)
+    raise_for_status(status)
+    return SolveResult(*(torch.from_numpy(array) for array in outputs))
