@@ -101,7 +101,8 @@ class InstanceOptimal(_Policy):
 
     def act(self, observation: torch.Tensor) -> torch.Tensor:
         state = self.env.state
-        instance = self.env.problem.instance(state["episode_key"], state["step"], state)
+        instance = self.env.problem.instance(state["episode_key"], state["step"], state,
+                                             state["context"])
         return self.env.grid_iterations(instance).argmin(dim=1)
 
 

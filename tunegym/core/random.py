@@ -199,9 +199,10 @@ def _hash_kernel(keys, out):
             out[n] = _absorb(out[n], keys[k, n])
 
 
-def _fill_uniform(keys, stream, out):
-    """out[n, c] = uniform draw of counter c of key keys[n] in ``stream``; keys int64
-    (N,), out float64 or float32 (N, C) (the float64 value rounded on the store)."""
+def _fill_uniform(keys, streams, out):
+    """out[n, c] = uniform draw of counter c of key keys[n] in stream streams[n]; keys,
+    streams int64 (N,), out float64 or float32 (N, C) (the float64 value rounded on the
+    store)."""
     count = out.shape[1]
     high_mix = np.empty(count, dtype=np.int64)
     low_mix = np.empty(count, dtype=np.int64)
@@ -210,17 +211,18 @@ def _fill_uniform(keys, stream, out):
         low_mix[c] = _mix_word(2 * c + 1) ^ _LOW_BITS_SALT
     base = np.empty(keys.shape[0], dtype=np.int64)
     for n in range(keys.shape[0]):
-        base[n] = _absorb(_absorb(_HASH_SEED, keys[n]), stream)
+        base[n] = _absorb(_absorb(_HASH_SEED, keys[n]), streams[n])
     for n in range(keys.shape[0]):
         key_base = base[n]
         for c in range(count):
             out[n, c] = _unit_interval(key_base, high_mix[c], low_mix[c])
 
 
-def _uniform_pair_kernel(keys, first_stream, second_stream, first, second):
-    """The uniforms of two streams of the same keys, into ``first`` and ``second``."""
-    _fill_uniform(keys, first_stream, first)
-    _fill_uniform(keys, second_stream, second)
+def _uniform_pair_kernel(keys, first_streams, second_streams, first, second):
+    """The uniforms of two streams (per key) of the same keys, into ``first`` and
+    ``second``."""
+    _fill_uniform(keys, first_streams, first)
+    _fill_uniform(keys, second_streams, second)
 
 
 def _choice_kernel(keys, stream, count, out):
@@ -345,7 +347,26 @@ def hash_keys(*keys: torch.Tensor | int) -> torch.Tensor:
     return out
 
 
-def uniform(keys: torch.Tensor, counter_shape: tuple[int, ...], stream: int,
+def _stream_array(stream, batch: int) -> np.ndarray | None:
+    """The stream of each of ``batch`` keys as a contiguous int64 array: ``stream`` an
+    int (the same for all) or an int64 tensor (B,); None where the compiled kernels
+    cannot take it (the caller then takes the torch path)."""
+    value = _scalar_int64(stream)
+    if value is not None:
+        return np.full(batch, value, dtype=np.int64)
+    if (isinstance(stream, torch.Tensor) and stream.device.type == "cpu"
+            and tuple(stream.shape) == (batch,)):
+        return _flat_int64(stream)
+    return None
+
+
+def _stream_key(stream):
+    """``stream`` as a key of the torch hash of (B, 1)-shaped keys: a per-key tensor
+    (B,) becomes (B, 1), an int stays an int."""
+    return stream.reshape(-1, 1) if isinstance(stream, torch.Tensor) else stream
+
+
+def uniform(keys: torch.Tensor, counter_shape: tuple[int, ...], stream: int | torch.Tensor,
             dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Uniform draws in the open interval (0, 1), a pure function of the keys.
 
@@ -353,7 +374,9 @@ def uniform(keys: torch.Tensor, counter_shape: tuple[int, ...], stream: int,
         keys: int64 tensor of shape (B,), one key per batch entry (already hashed
             from seed, split and instance index).
         counter_shape: shape of the draws per key, e.g. (n,) for n numbers.
-        stream: integer separating independent uses of the same key.
+        stream: integer separating independent uses of the same key, or an int64 tensor
+            (B,) of one stream per key (row b then equals the draw of key b alone in
+            stream ``stream[b]``).
         dtype: float dtype of the result.
 
     Returns:
@@ -361,37 +384,41 @@ def uniform(keys: torch.Tensor, counter_shape: tuple[int, ...], stream: int,
         entry for float64 (the float64 draw rounded to ``dtype`` otherwise).
     """
     kernels = _kernels() if keys.device.type == "cpu" else None
-    stream_value = _scalar_int64(stream)
     count = math.prod(counter_shape)
-    if kernels is None or stream_value is None or not isinstance(count, (int, np.integer)):
-        return _uniform_torch(keys, counter_shape, stream, dtype)
+    streams = _stream_array(stream, keys.shape[0]) if kernels is not None else None
+    if streams is None or not isinstance(count, (int, np.integer)):
+        return _uniform_torch(keys, counter_shape, _stream_key(stream), dtype)
     flat = _flat_int64(keys)
     direct = dtype in (torch.float64, torch.float32)
     values = torch.empty((flat.shape[0], count), dtype=dtype if direct else torch.float64,
                          device="cpu")
-    kernels.uniform(flat, stream_value, values.numpy())
+    kernels.uniform(flat, streams, values.numpy())
     return values.reshape(keys.shape[0], *counter_shape).to(dtype)
 
 
-def standard_normal(keys: torch.Tensor, counter_shape: tuple[int, ...], stream: int,
+def standard_normal(keys: torch.Tensor, counter_shape: tuple[int, ...],
+                    stream: int | torch.Tensor,
                     dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Standard normal draws (Box-Muller on two independent uniform streams).
 
     Args:
         keys: int64 tensor (B,) of keys.
         counter_shape: shape of the draws per key.
-        stream: integer; the uniform streams ``2 * stream`` and ``2 * stream + 1`` are used.
+        stream: integer, or an int64 tensor (B,) of one stream per key; the uniform
+            streams ``2 * stream`` and ``2 * stream + 1`` are used.
         dtype: float dtype of the result (computed in float64, then rounded).
 
     Returns:
         Tensor of shape (B, *counter_shape) on ``keys.device``.
     """
     kernels = _kernels() if keys.device.type == "cpu" else None
-    first, second = _scalar_int64(2 * stream), _scalar_int64(2 * stream + 1)
     count = math.prod(counter_shape)
-    if (kernels is None or first is None or second is None
-            or not isinstance(count, (int, np.integer))):
-        return _standard_normal_torch(keys, counter_shape, stream, dtype)
+    first = second = None
+    if kernels is not None:
+        first = _stream_array(2 * stream, keys.shape[0])
+        second = _stream_array(2 * stream + 1, keys.shape[0])
+    if first is None or second is None or not isinstance(count, (int, np.integer)):
+        return _standard_normal_torch(keys, counter_shape, _stream_key(stream), dtype)
     flat = _flat_int64(keys)
     u1 = torch.empty((flat.shape[0], count), dtype=torch.float64, device="cpu")
     u2 = torch.empty((flat.shape[0], count), dtype=torch.float64, device="cpu")

@@ -145,7 +145,7 @@ class SOREnv(BatchedEnv):
     def transition(self, state, action):
         omega = self.action_to_omega(action)
         episode_keys, step = state["episode_key"], state["step"]
-        instance = self.problem.instance(episode_keys, step, state)
+        instance = self.problem.instance(episode_keys, step, state, state["context"])
         result = self.solve(instance.stencil, instance.rhs, omega, instance.initial_guess)
         info = {"iterations": result.iterations, "omega": omega, "converged": result.converged}
         if self.compute_oracle:

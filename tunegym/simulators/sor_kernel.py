@@ -12,8 +12,8 @@ grid, until it meets its tolerance or ``max_iters``. Three kernels:
 * :func:`solve_pcg_compiled`: conjugate gradients, unpreconditioned or preconditioned by
   SSOR (a forward then a backward SOR sweep from zero) in either order.
 
-Coefficients are passed as broadcast views (a uniform (B, 1, 1) stencil is not
-expanded in memory) and copied one system at a time into contiguous arrays. The couplings to the zero Dirichlet border are multiplied by its zeros, as in the
+Coefficients are passed as they are, (B, m, m) or uniform (B, 1, 1) (not expanded in
+memory), and copied one system at a time into contiguous (m, m) arrays. The couplings to the zero Dirichlet border are multiplied by its zeros, as in the
 torch path (both require finite coefficients, so those products are exact zeros).
 
 The arithmetic is the torch path's, point by point:
@@ -74,8 +74,8 @@ NOT_POSITIVE_DEFINITE = STATUS_CODES["not_positive_definite"]
 # --------------------------------------------------------------------------------------
 # kernels (plain Python here; _compiled_kernels() jits them). ``x`` is a padded
 # (m + 2, m + 2) grid, point (i, j) at x[i + 1, j + 1]. The kernels take the coefficients
-# as (B, m, m) views and copy each system's into contiguous (m, m) arrays (center,
-# north, south, west, east and ``weight`` = omega / center) before iterating on it.
+# as (B, m, m) or (B, 1, 1) arrays and copy each system's into contiguous (m, m) arrays
+# (:func:`_load_system`) before iterating on it.
 # --------------------------------------------------------------------------------------
 def _neighbours(x, north, south, west, east, i, j):
     """Sum of neighbour coefficient * neighbour value at point (i, j)."""
@@ -83,20 +83,28 @@ def _neighbours(x, north, south, west, east, i, j):
              + west[i, j] * x[i + 1, j]) + east[i, j] * x[i + 1, j + 2])
 
 
+def _entry(coefficient, s, i, j):
+    """Entry (i, j) of system s of a (B, m, m) or uniform (B, 1, 1) coefficient array."""
+    return coefficient[s, i % coefficient.shape[1], j % coefficient.shape[2]]
+
+
 def _load_system(center, north, south, west, east, s, omega, coefficients):
-    """coefficients (8, m, m) = system s's center, north, south, west, east (contiguous
-    copies of the views), the weights omega / center, and omega / center times the
-    west and the east coefficient (the chained terms of a natural-order sweep)."""
+    """coefficients (9, m, m) = system s's center, north, south, west, east (contiguous
+    copies of the views), the weights omega / center, omega / center times the west and
+    the east coefficient (the chained terms of a natural-order sweep), and
+    (1 - omega) center / omega (the own term of the residual after a natural sweep)."""
     for i in range(coefficients.shape[1]):
         for j in range(coefficients.shape[2]):
-            coefficients[0, i, j] = center[s, i, j]
-            coefficients[1, i, j] = north[s, i, j]
-            coefficients[2, i, j] = south[s, i, j]
-            coefficients[3, i, j] = west[s, i, j]
-            coefficients[4, i, j] = east[s, i, j]
-            coefficients[5, i, j] = omega / center[s, i, j]
-            coefficients[6, i, j] = coefficients[5, i, j] * west[s, i, j]
-            coefficients[7, i, j] = coefficients[5, i, j] * east[s, i, j]
+            c = _entry(center, s, i, j)
+            coefficients[0, i, j] = c
+            coefficients[1, i, j] = _entry(north, s, i, j)
+            coefficients[2, i, j] = _entry(south, s, i, j)
+            coefficients[3, i, j] = _entry(west, s, i, j)
+            coefficients[4, i, j] = _entry(east, s, i, j)
+            coefficients[5, i, j] = omega / c
+            coefficients[6, i, j] = coefficients[5, i, j] * coefficients[3, i, j]
+            coefficients[7, i, j] = coefficients[5, i, j] * coefficients[4, i, j]
+            coefficients[8, i, j] = (1.0 - omega) * c / omega
 
 
 def _update(x, b, center, north, south, west, east, weight, i, j):
@@ -114,26 +122,67 @@ def _sweep_natural(x, b, center, north, south, west, east, weight, chained, back
     backward), so the sweep is bound by the latency of that chain, not by throughput.
     The update is therefore split into ``x + weight * (the terms known before the row)``
     plus ``chained * neighbour``, ``chained`` = weight * west (east): two dependent
-    operations per point instead of five. The same value as
+    operations per point instead of five; the neighbour just updated is carried in a
+    local variable, not read back from ``x`` (no store-to-load round trip). The same value as
     ``x + weight * (b + neighbours - c x)``, rounded differently (within 1e-15 of the
     torch path's iterates, tested)."""
     size = weight.shape[0]
     if backward:
         for i in range(size - 1, -1, -1):
+            previous = 0.0                   # the Dirichlet border; then the east point
             for j in range(size - 1, -1, -1):
                 known = ((b[i, j] + ((north[i, j] * x[i, j + 1] + south[i, j] * x[i + 2, j + 1])
                                      + west[i, j] * x[i + 1, j]))
                          - center[i, j] * x[i + 1, j + 1])
-                x[i + 1, j + 1] = ((x[i + 1, j + 1] + weight[i, j] * known)
-                                   + chained[i, j] * x[i + 1, j + 2])
+                previous = (x[i + 1, j + 1] + weight[i, j] * known) + chained[i, j] * previous
+                x[i + 1, j + 1] = previous
     else:
         for i in range(size):
+            previous = 0.0                   # the Dirichlet border; then the west point
             for j in range(size):
                 known = ((b[i, j] + ((north[i, j] * x[i, j + 1] + south[i, j] * x[i + 2, j + 1])
                                      + east[i, j] * x[i + 1, j + 2]))
                          - center[i, j] * x[i + 1, j + 1])
-                x[i + 1, j + 1] = ((x[i + 1, j + 1] + weight[i, j] * known)
-                                   + chained[i, j] * x[i + 1, j])
+                previous = (x[i + 1, j + 1] + weight[i, j] * known) + chained[i, j] * previous
+                x[i + 1, j + 1] = previous
+
+
+def _sweep_natural_residual(x, b, center, north, south, west, east, weight, chained,
+                            own, change):
+    """One forward lexicographic SOR sweep in place; returns ||b - A x||^2 of the new
+    iterate (float64) without a second pass over the stencil.
+
+    The west neighbour, just updated, is carried in a local variable rather than read
+    back from ``x``, which keeps the row's update chain to the two operations of
+    :func:`_sweep_natural` (no store-to-load round trip).
+
+    Residual: with delta = x_new - x_old = (omega / c) d at a point of correction d,
+    the new residual at (i, j) is (1 - omega) d + south delta(i+1, j) + east
+    delta(i, j+1) (its later-swept neighbours' changes). ``own`` holds
+    (1 - omega) c / omega, so the first term is own * delta; ``change`` (m + 1, m + 1)
+    keeps the deltas, with row m and column m zero. Row i - 1's residual is summed once
+    row i is swept.
+    """
+    size = weight.shape[0]
+    squared = 0.0
+    for i in range(size + 1):
+        if i < size:
+            previous = 0.0                                  # the Dirichlet border
+            for j in range(size):
+                old = x[i + 1, j + 1]
+                known = ((b[i, j] + ((north[i, j] * x[i, j + 1] + south[i, j] * x[i + 2, j + 1])
+                                     + east[i, j] * x[i + 1, j + 2]))
+                         - center[i, j] * old)
+                previous = (old + weight[i, j] * known) + chained[i, j] * previous
+                x[i + 1, j + 1] = previous
+                change[i, j] = previous - old
+        if i > 0:
+            row = i - 1
+            for j in range(size):
+                value = ((own[row, j] * change[row, j] + south[row, j] * change[i, j])
+                         + east[row, j] * change[row, j + 1])
+                squared += value * value
+    return squared
 
 
 def _sweep_colour(x, b, center, north, south, west, east, weight, colour):
@@ -163,7 +212,7 @@ def _residual(x, b, center, north, south, west, east, residual, red_only):
 
 
 def _all_finite(array, s):
-    """Whether every entry of array[s] (m, m) is finite."""
+    """Whether every entry of array[s] ((m, m) or (1, 1)) is finite."""
     for i in range(array.shape[1]):
         for j in range(array.shape[2]):
             if not math.isfinite(array[s, i, j]):
@@ -174,8 +223,8 @@ def _all_finite(array, s):
 def _check_system(center, north, south, west, east, rhs, initial, s):
     """0 when system s's values are usable, else the :data:`STATUS_CODES` code of the
     first bad input (in the order of :data:`VALUE_MESSAGES`)."""
-    for i in range(rhs.shape[1]):
-        for j in range(rhs.shape[2]):
+    for i in range(center.shape[1]):
+        for j in range(center.shape[2]):
             if center[s, i, j] == 0.0 or not math.isfinite(center[s, i, j]):
                 return 1
     if not _all_finite(north, s):
@@ -271,7 +320,7 @@ def _solve_sor(center, north, south, west, east, rhs, initial, omega, tol, max_i
     """SOR on every system in turn until tol or max_iters (see the module doc).
 
     Args:
-        center, north, south, west, east: (B, m, m) coefficient views.
+        center, north, south, west, east: (B, m, m) or (B, 1, 1) coefficients.
         rhs, initial: (B, m, m). omega: (B,). tol: relative tolerance. max_iters: cap.
         ordering: 0 natural, 1 red-black.
         iterations (B,) int64, solution (B, m, m), converged (B,) bool,
@@ -280,10 +329,11 @@ def _solve_sor(center, north, south, west, east, rhs, initial, omega, tol, max_i
     """
     batch, size = rhs.shape[0], rhs.shape[1]
     x = np.zeros((size + 2, size + 2), dtype=rhs.dtype)
-    loaded = np.empty((8, size, size), dtype=rhs.dtype)
+    loaded = np.empty((9, size, size), dtype=rhs.dtype)
     c, cn, cs, cw, ce, weight = loaded[0], loaded[1], loaded[2], loaded[3], loaded[4], loaded[5]
-    chained_west = loaded[6]
+    chained_west, own = loaded[6], loaded[8]
     residual = np.zeros((size, size), dtype=rhs.dtype)
+    change = np.zeros((size + 1, size + 1), dtype=rhs.dtype)
     for s in range(batch):
         # In red-black order the red part of b - A x_0 is the first sweep's red correction.
         rhs_norm, relative, start = _start_system(
@@ -298,8 +348,8 @@ def _solve_sor(center, north, south, west, east, rhs, initial, omega, tol, max_i
         while not finished:
             sweep += 1
             if ordering == 0:
-                _sweep_natural(x, b, c, cn, cs, cw, ce, weight, chained_west, False)
-                squared = _residual(x, b, c, cn, cs, cw, ce, residual, False)
+                squared = _sweep_natural_residual(x, b, c, cn, cs, cw, ce, weight,
+                                                  chained_west, own, change)
             else:
                 for i in range(size):
                     for j in range(i % 2, size, 2):
@@ -319,7 +369,7 @@ def _sor_sweeps(center, north, south, west, east, rhs, initial, omega, sweeps, o
     (B,) as :func:`_solve_sor`."""
     batch, size = rhs.shape[0], rhs.shape[1]
     x = np.zeros((size + 2, size + 2), dtype=rhs.dtype)
-    loaded = np.empty((8, size, size), dtype=rhs.dtype)
+    loaded = np.empty((9, size, size), dtype=rhs.dtype)
     c, cn, cs, cw, ce, weight = loaded[0], loaded[1], loaded[2], loaded[3], loaded[4], loaded[5]
     chained_west = loaded[6]
     for s in range(batch):
@@ -395,7 +445,7 @@ def _solve_pcg(center, north, south, west, east, rhs, initial, omega, tol, max_i
     z = np.zeros((size + 2, size + 2), dtype=dtype)
     residual = np.empty((size, size), dtype=dtype)
     product = np.empty((size, size), dtype=dtype)
-    loaded = np.empty((8, size, size), dtype=dtype)
+    loaded = np.empty((9, size, size), dtype=dtype)
     c, cn, cs, cw, ce, weight = loaded[0], loaded[1], loaded[2], loaded[3], loaded[4], loaded[5]
     chained_west, chained_east = loaded[6], loaded[7]
     for s in range(batch):
@@ -455,7 +505,8 @@ def _solve_pcg(center, north, south, west, east, rhs, initial, omega, tol, max_i
         _store(x, s, solution)
 
 
-_HELPERS = ("_all_finite", "_check_system", "_neighbours", "_load_system", "_update", "_sweep_natural", "_sweep_colour",
+_HELPERS = ("_all_finite", "_check_system", "_neighbours", "_entry", "_load_system",
+            "_update", "_sweep_natural", "_sweep_natural_residual", "_sweep_colour",
             "_residual", "_load", "_store", "_squared_norm", "_finish", "_start_system",
             "_precondition", "_dot_padded")
 
@@ -502,12 +553,13 @@ def _as_array(tensor: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
 def _inputs(stencil, rhs: torch.Tensor, omega: torch.Tensor,
             initial_guess: torch.Tensor | None) -> tuple[list[np.ndarray], np.ndarray,
                                                          np.ndarray, np.ndarray]:
-    """(coefficient views (B, m, m) x 5, rhs, initial, omega (B,)) as numpy arrays."""
+    """(coefficients (B, m, m) or (B, 1, 1) x 5, rhs, initial, omega (B,)) as numpy
+    arrays."""
     dtype = rhs.dtype
     if dtype not in SUPPORTED_DTYPES:
         raise ValueError(f"rhs.dtype must be one of {SUPPORTED_DTYPES}, got {dtype}")
     shape = (stencil.batch_size, stencil.grid_size, stencil.grid_size)
-    coefficients = [np.broadcast_to(_as_array(getattr(stencil, name), dtype), shape)
+    coefficients = [np.ascontiguousarray(_as_array(getattr(stencil, name), dtype))
                     for name in _COEFFICIENTS]
     right = np.ascontiguousarray(_as_array(rhs, dtype))
     initial = (np.zeros(shape, dtype=right.dtype) if initial_guess is None

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import torch
 
+from tunegym.core import random as counter_random
+from tunegym.core.compiled import numba_jit
 from tunegym.core.random import hash_keys, standard_normal, uniform
 from tunegym.simulators.sor import GridStencil
 
@@ -84,19 +86,95 @@ def beta_from_uniform(uniforms: torch.Tensor, alpha: float, beta: float) -> torc
     """
     table = _beta_quantile_table(float(alpha), float(beta)).to(uniforms.device)
     grid_position = torch.arccos(1.0 - 2.0 * uniforms.to(torch.float64)) / math.pi
+    kernel = (_compiled_interpolate() if grid_position.device.type == "cpu"
+              and counter_random.COMPILED else None)
+    if kernel is not None:
+        values = torch.empty_like(grid_position)
+        kernel(table.numpy(), grid_position.contiguous().numpy().reshape(-1),
+               values.numpy().reshape(-1))
+        return values
     position = grid_position * (table.numel() - 1)
     lower = position.floor().clamp(max=table.numel() - 2).long()
     fraction = position - lower
     return table[lower] + fraction * (table[lower + 1] - table[lower])
 
 
+def _interpolate(table, grid_position, out):
+    """out = the torch path's linear interpolation of ``table`` (T,) at
+    ``grid_position`` * (T - 1), entry by entry (compiled by numba on the CPU; the same
+    IEEE operations in the same order, so the same bits)."""
+    last = table.shape[0] - 2
+    for n in range(grid_position.shape[0]):
+        position = grid_position[n] * (table.shape[0] - 1)
+        lower = min(math.floor(position), last)
+        fraction = position - lower
+        out[n] = table[lower] + fraction * (table[lower + 1] - table[lower])
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_interpolate():
+    """The jitted :func:`_interpolate`, or None without numba."""
+    jit = numba_jit()
+    return None if jit is None else jit(_interpolate)
+
+
+def _take_accepted(candidate, limit, final_block, result, pending):
+    """Rejection bookkeeping of one block of rounds (compiled by numba on the CPU).
+
+    Args:
+        candidate: (R, P, n) float64, round r's candidate for pending row p.
+        limit: sqrt(n). final_block: whether the block ends at ``max_rounds`` (its last
+            round is then accepted, rescaled onto the sphere when outside it).
+        result: (B, n) float64, rows written where accepted. pending: (P,) int64 row
+            indices; compacted in place to the rows still pending.
+
+    Returns:
+        The number of rows still pending (the first entries of ``pending``).
+    """
+    rounds, size = candidate.shape[0], candidate.shape[2]
+    remaining = 0
+    for p in range(candidate.shape[1]):
+        chosen = -1
+        scale = 1.0
+        for r in range(rounds):
+            squared = 0.0
+            for k in range(size):
+                squared += candidate[r, p, k] * candidate[r, p, k]
+            norm = math.sqrt(squared)
+            if norm <= limit:
+                chosen = r
+                break
+            if final_block and r == rounds - 1:
+                chosen, scale = r, limit / norm
+        if chosen < 0:
+            pending[remaining] = pending[p]
+            remaining += 1
+        else:
+            for k in range(size):
+                result[pending[p], k] = candidate[chosen, p, k] * scale
+    return remaining
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_take_accepted():
+    """The jitted :func:`_take_accepted`, or None without numba."""
+    jit = numba_jit()
+    return None if jit is None else jit(_take_accepted)
+
+
 def truncated_normal(keys: torch.Tensor, size: int, stream: int,
-                     max_rounds: int = 64) -> torch.Tensor:
+                     max_rounds: int = 64, rounds_per_draw: int = 4) -> torch.Tensor:
     """Standard Gaussian vectors conditioned on ||z|| <= sqrt(size), by rejection.
 
-    Round r draws a fresh candidate (stream ``stream`` + r) for the rows still
-    rejected; the acceptance probability is about 1/2, so 64 rounds fail with
-    probability 2**-64 (then the last candidate is rescaled onto the sphere).
+    Round r draws a candidate from stream ``stream * 1000 + r``; a row takes the
+    candidate of its first accepted round. The acceptance probability is about 1/2, so
+    64 rounds fail with probability 2**-64 (then the last candidate is rescaled onto the
+    sphere). ``rounds_per_draw`` rounds are drawn at once for every row still pending
+    (one call per block of rounds instead of one per round); the result does not depend
+    on it. On the CPU (with the compiled kernels switched on) the bookkeeping runs in one
+    compiled loop, elsewhere as torch ops; the two take the same candidates (norms are
+    summed in another order, which could only matter for a norm within an ulp of
+    sqrt(n)).
 
     Args:
         keys: int64 (B,) instance keys.
@@ -106,19 +184,33 @@ def truncated_normal(keys: torch.Tensor, size: int, stream: int,
         float64 (B, n).
     """
     result = torch.zeros(keys.shape[0], size, dtype=torch.float64, device=keys.device)
-    pending = torch.ones(keys.shape[0], dtype=torch.bool, device=keys.device)
+    pending = torch.arange(keys.shape[0], device=keys.device)
     limit = math.sqrt(size)
-    for round_index in range(max_rounds):
-        candidate = standard_normal(keys[pending], (size,), stream * 1000 + round_index)
-        norm = candidate.norm(dim=1)
-        accepted = norm <= limit
-        if round_index == max_rounds - 1:
-            candidate = candidate * torch.clamp(limit / norm, max=1.0).unsqueeze(1)
-            accepted = torch.ones_like(accepted)
-        indices = torch.nonzero(pending).flatten()[accepted]
-        result[indices] = candidate[accepted]
-        pending[indices] = False
-        if not bool(pending.any()):
+    kernel = (_compiled_take_accepted() if keys.device.type == "cpu"
+              and counter_random.COMPILED else None)
+    for first_round in range(0, max_rounds, rounds_per_draw):
+        rounds = min(rounds_per_draw, max_rounds - first_round)
+        final_block = first_round + rounds == max_rounds
+        streams = (stream * 1000 + first_round + torch.arange(
+            rounds, device=keys.device)).repeat_interleave(pending.numel())
+        candidate = standard_normal(keys[pending].repeat(rounds), (size,), streams)
+        candidate = candidate.view(rounds, pending.numel(), size)
+        if kernel is not None:
+            remaining = kernel(candidate.numpy(), limit, final_block, result.numpy(),
+                               pending.numpy())
+            pending = pending[:remaining]
+        else:
+            norm = candidate.norm(dim=2)                               # (rounds, P)
+            accepted = norm <= limit
+            if final_block:
+                candidate[-1] *= torch.clamp(limit / norm[-1], max=1.0).unsqueeze(1)
+                accepted[-1] = True
+            taken = accepted.any(dim=0)
+            first_accepted = accepted.to(torch.int8).argmax(dim=0)     # first True
+            rows = torch.nonzero(taken).flatten()
+            result[pending[rows]] = candidate[first_accepted[rows], rows]
+            pending = pending[~taken]
+        if pending.numel() == 0:
             break
     return result
 
@@ -166,8 +258,11 @@ class SORProblem:
         raise NotImplementedError
 
     def instance(self, episode_keys: torch.Tensor, step: torch.Tensor,
-                 state: dict[str, torch.Tensor]) -> Instance:
-        """The systems of instance ``step`` (B,) of the episodes."""
+                 state: dict[str, torch.Tensor],
+                 context: torch.Tensor | None = None) -> Instance:
+        """The systems of instance ``step`` (B,) of the episodes; ``context`` (B, d) is
+        :meth:`context` of the same arguments when the caller has it already (then it is
+        not computed again)."""
         raise NotImplementedError
 
     def advance(self, state: dict[str, torch.Tensor],
@@ -223,8 +318,10 @@ class ShiftedPoisson(SORProblem):
         unit = beta_from_uniform(draws, *SHIFT_BETA_PARAMETERS[self.variance])
         return (-0.15 + 0.6 * unit) * self.shift_scale
 
-    def instance(self, episode_keys, step, state):
-        shift = self.context(episode_keys, step, state)[:, 0]
+    def instance(self, episode_keys, step, state, context=None):
+        if context is None:
+            context = self.context(episode_keys, step, state)
+        shift = context[:, 0]
         keys = instance_keys(episode_keys, step)
         rhs = truncated_normal(keys, self.grid_size ** 2, stream=2)
         stencil = self._uniform_stencil(4.0 + shift, torch.ones_like(shift))
@@ -279,7 +376,7 @@ class Heat(SORProblem):
     def context(self, episode_keys, step, state):
         return self.diffusivity(self._half_step_time(step, state)).unsqueeze(1)
 
-    def instance(self, episode_keys, step, state):
+    def instance(self, episode_keys, step, state, context=None):
         time = self._half_step_time(step, state)
         coupling = self.diffusivity(time) * self.time_step / (2.0 * self.spacing ** 2)
         stencil = self._uniform_stencil(1.0 + 4.0 * coupling, coupling)
@@ -342,8 +439,8 @@ class VariableDiffusion(SORProblem):
                 + phase[:, mode, None, None])
         return total * math.sqrt(2.0 / self.modes)
 
-    def instance(self, episode_keys, step, state):
-        features = self.context(episode_keys, step, state)
+    def instance(self, episode_keys, step, state, context=None):
+        features = self.context(episode_keys, step, state) if context is None else context
         keys = instance_keys(episode_keys, step)
         contrast = features[:, 1].reshape(-1, 1, 1)
         points = torch.arange(1, self.grid_size + 1, dtype=torch.float64,
