@@ -139,7 +139,8 @@ def test_wrong_batch_shape_is_an_error():
 @pytest.mark.parametrize("kwargs, name", [
     ({"problem": "poisson"}, "problem"), ({"variance": "medium"}, "variance"),
     ({"grid_size": 1}, "grid_size"), ({"sequence_length": 0}, "sequence_length"),
-    ({"tol": 0.0}, "tol"), ({"max_iters": 0}, "max_iters"), ({"solver": "cg"}, "solver"),
+    ({"tol": 0.0}, "tol"), ({"max_iters": 0}, "max_iters"), ({"solver": "gmres"}, "solver"),
+    ({"start": "now"}, "start"), ({"start": "paper"}, "start"),
     ({"action_type": "box"}, "action_type"), ({"num_omegas": 1}, "num_omegas"),
     ({"split": "validation"}, "split"), ({"context": "yes"}, "context"),
     ({"compute_oracle": 1.5}, "compute_oracle"), ({"device": "gpu0"}, "device"),
@@ -194,3 +195,43 @@ def test_natural_ordering_reproduces_the_papers_lexicographic_sor_counts():
         pyamg_sor(matrix, x, b, float(omega_grid(20)[12]), iterations=1)
         count += 1
     assert env.step(12)[4]["iterations"] == count
+
+
+def test_paper_setting_id_is_section_5_of_the_paper():
+    """tunegym/SORLearningToRelax-v0: 10 x 10 shifted Poisson, lexicographic SOR to
+    ||r|| <= 1e-8 ||b|| capped at 10 000, 5000 systems (the paper's contextual.m), and the
+    count of one step equals a pyamg loop with that rule."""
+    env = gymnasium.make("tunegym/SORLearningToRelax-v0", split="test")
+    batched = env.unwrapped.batched
+    assert (batched.problem.name, batched.problem.grid_size, batched.ordering,
+            batched.sequence_length, batched.tol, batched.max_iters) == (
+        "shifted_poisson", 10, "natural", 5000, 1e-8, 10_000)
+    assert batched.max_episode_steps == 5000 and batched.problem.variance == "high"
+    assert env.observation_space.low[0] == np.float32(-0.15)
+    env.reset(seed=3)
+    instance = current_instance(env)
+    matrix, b = instance.stencil.to_scipy(0), instance.rhs[0].numpy().ravel()
+    assert np.linalg.norm(b) <= np.sqrt(100)
+    x, count = np.zeros_like(b), 0
+    while np.linalg.norm(b - matrix @ x) > 1e-8 * np.linalg.norm(b):
+        pyamg_sor(matrix, x, b, float(omega_grid(20)[16]), iterations=1)
+        count += 1
+    assert env.step(16)[4]["iterations"] == count
+
+
+def test_cg_solver_ignores_omega_and_equals_scipy_cg():
+    import scipy.sparse.linalg as spla
+
+    env = tunegym.make_batched_env("tunegym/SORHeat-v0", num_envs=2, solver="cg",
+                                   grid_size=12, start="paper")
+    env.reset(torch.arange(2))
+    for _ in range(60):                        # into the phase of large diffusivity
+        _, _, _, _, info = env.step(torch.tensor([0, 19]))
+    assert info["iterations"][0] == info["iterations"][1]      # omega does not matter
+    state = env.state
+    instance = env.problem.instance(state["episode_key"], state["step"], state)
+    matrix = instance.stencil.to_scipy(0)
+    count = [0]
+    spla.cg(matrix, instance.rhs[0].numpy().ravel(), x0=instance.initial_guess[0].numpy().ravel(),
+            rtol=1e-8, atol=0.0, callback=lambda _: count.__setitem__(0, count[0] + 1))
+    assert int(env.step(torch.tensor([3, 3]))[4]["iterations"][0]) == count[0]

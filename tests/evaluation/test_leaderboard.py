@@ -167,7 +167,7 @@ def test_scores_match_a_hand_computation(synthetic):
     for table in report["tables"]:
         assert all(summary["envs"] == table["envs"] for summary in table["agents"])
     sor_family = next(table for table in report["tables"] if table["family"] == "sor")
-    assert len(sor_family["envs"]) == 3 and "mine" not in [
+    assert len(sor_family["envs"]) == 4 and "mine" not in [
         summary["agent"] for summary in sor_family["agents"]]
     everywhere = report["tables"][-1]
     assert everywhere["family"] is None and "mine" not in [

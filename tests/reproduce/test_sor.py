@@ -5,7 +5,7 @@ import json
 import torch
 
 from tunegym.cli import main
-from tunegym.reproduce.sor import compare, run_comparison
+from tunegym.reproduce.sor import compare, run_comparison, run_heat_comparison
 
 
 def test_comparison_orders_oracles_and_policies_consistently():
@@ -36,8 +36,10 @@ def test_compare_writes_table_json_and_png(tmp_path):
     outcome = compare("tunegym/SOR-v0", num_seeds=1, output_dir=tmp_path, sequence_length=10)
     assert "| ChebCB | agent |" in outcome["table"]
     summary = json.loads((tmp_path / "tunegym_SOR-v0_results.json").read_text())
-    assert summary["sequence_length"] == 10 and len(summary["total_iterations"]) == 10
-    assert (tmp_path / "tunegym_SOR-v0_cumulative.png").read_bytes()[:4] == b"\x89PNG"
+    assert summary["sequence_length"] == 10 and summary["variances"] == ["high"]
+    assert len(summary["total_iterations"]["high"]) == 10
+    for name in ("cumulative", "regret"):
+        assert (tmp_path / f"tunegym_SOR-v0_{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp files
 
 
@@ -111,3 +113,60 @@ def test_learners_reproduce_the_papers_qualitative_result():
     for name in ("Tsallis-INF", "EXP3", "UCB1", "Tsallis-INF-CB", "ChebCB"):
         iterations = runs[name].iterations.to(torch.float64)
         assert float(iterations[-100:].mean()) < 0.8 * float(iterations[:100].mean()), name
+
+
+def test_paper_setting_runs_both_shift_distributions_and_writes_the_regret_plot(tmp_path):
+    outcome = compare("tunegym/SORLearningToRelax-v0", num_seeds=1, output_dir=tmp_path,
+                      sequence_length=12)
+    assert "**high variance**" in outcome["table"] and "**low variance**" in outcome["table"]
+    summary = json.loads((tmp_path / "tunegym_SORLearningToRelax-v0_results.json").read_text())
+    assert summary["variances"] == ["high", "low"] and summary["num_seeds"] == 1
+    high, low = (summary["total_iterations"][v]["Best fixed omega in hindsight"][0]
+                 for v in ("high", "low"))
+    assert low < high            # low-variance shifts sit further from singularity
+    for name in ("regret", "cumulative"):
+        path = tmp_path / f"tunegym_SORLearningToRelax-v0_{name}.png"
+        assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_paper_learner_settings_reach_the_learners():
+    from tunegym.agents.bandits import TsallisINFContextBins
+    from tunegym.reproduce import sor
+
+    built = []
+    original = TsallisINFContextBins.__init__
+
+    def recording(self, *arguments, **kwargs):
+        built.append(kwargs.get("num_bins"))
+        original(self, *arguments, **kwargs)
+
+    with __import__("pytest").MonkeyPatch.context() as patch:
+        patch.setattr(TsallisINFContextBins, "__init__", recording)
+        sor.run_comparison("tunegym/SORLearningToRelax-v0", num_seeds=1, sequence_length=2)
+        sor.run_heat_comparison("tunegym/SORHeat-v0", num_seeds=1, sequence_length=2)
+    assert built == [5, None]           # contextual.m's 5 bins; h2d.m's 6 (the default)
+
+
+def test_heat_experiment_orders_policies_and_times_them():
+    runs = {run.name: run for run in run_heat_comparison(
+        "tunegym/SORHeat-v0", num_seeds=2, sequence_length=30, start="paper", grid_size=15)}
+    oracle = runs["Instance-optimal omega"]
+    assert oracle.iterations.shape == (30, 1)          # one simulation: start="paper"
+    assert runs["ChebCB"].iterations.shape == (30, 2)  # the learners' two trials
+    for name, run in runs.items():
+        if name != "CG (no preconditioner)":
+            # every SSOR-PCG policy pays at least the per-step minimum over the grid
+            assert bool((run.iterations >= oracle.iterations[:, :1]).all()), name
+        assert (run.seconds_per_sequence is None) == (run.kind == "oracle"
+                                                      and name.startswith("Instance"))
+    best = next(run for name, run in runs.items() if name.startswith("Best fixed"))
+    assert float(best.totals[0]) <= float(runs["omega = 1"].totals[0])
+    # SSOR preconditioning pays for itself in iterations against plain CG.
+    assert float(best.totals[0]) < float(runs["CG (no preconditioner)"].totals[0])
+
+
+def test_heat_experiment_rejects_a_non_heat_id():
+    import pytest
+
+    with pytest.raises(ValueError, match="not a heat-problem id"):
+        run_heat_comparison("tunegym/SOR-v0", num_seeds=1, sequence_length=2)

@@ -409,3 +409,38 @@ def test_float32_instances_are_float32_throughout(make_problem):
         assert getattr(instance.stencil, name).dtype == torch.float32, name
     if instance.initial_guess is not None:
         assert instance.initial_guess.dtype == torch.float32
+
+
+def test_heat_paper_start_is_the_papers_simulation():
+    """start="paper": t0 = 0 and the source as in h2d.m / Heat2D.m, where point k of the
+    lexicographic order sits at (i dx, j dx) (i the row) and the forcing is centred at
+    (0.5 + cos(16 pi t) / 4, 0.5 + sin(16 pi t) / 4) in those coordinates."""
+    m, dt = 11, 1e-3
+    problem = Heat(m, CPU, start="paper")
+    keys = episode_keys(2, seed=5)
+    state = problem.episode_state(keys)
+    assert not state["time_offset"].any() and not state["source_angle"].any()
+    h = 1.0 / (m + 1)
+    row, column = np.meshgrid(np.arange(1, m + 1) * h, np.arange(1, m + 1) * h, indexing="ij")
+    first, second = row.ravel(), column.ravel()             # Heat2D's ijdx columns
+
+    def forcing(time):
+        distance = ((first - 0.5 - math.cos(16 * math.pi * time) / 4) ** 2
+                    + (second - 0.5 - math.sin(16 * math.pi * time) / 4) ** 2)
+        ratio = np.minimum(1.0, distance / 0.125 ** 2)
+        with np.errstate(divide="ignore"):
+            return 32.0 * np.exp(1.0 - 1.0 / (1.0 - ratio))
+
+    laplacian_h = -laplacian_5point(m) / h ** 2
+    identity = scipy.sparse.identity(m * m)
+    field = state["field"][0].numpy().ravel()
+    for step in (0, 137):
+        halfstep = (step + 0.5) * dt
+        kappa = heat_diffusivity(halfstep)
+        instance = problem.instance(keys, torch.tensor([step, step]), state)
+        rhs = (identity + 0.5 * kappa * dt * laplacian_h) @ field + dt * forcing(halfstep)
+        for b in range(2):
+            np.testing.assert_allclose(instance.rhs[b].numpy().ravel(), rhs, rtol=0,
+                                       atol=1e-12 * np.abs(rhs).max())
+    with pytest.raises(ValueError, match="start"):
+        Heat(m, CPU, start="t0")

@@ -8,6 +8,9 @@ REGISTRY = {
     "tunegym/SORHeat-v0": ("tunegym.envs.sor", "SOR", {"problem": "heat", "solver": "ssor_pcg"}),
     "tunegym/SORVariableDiffusion-v0": ("tunegym.envs.sor", "SOR",
                                         {"problem": "variable_diffusion"}),
+    # Khodak et al. (ICLR 2024), section 5, exactly: 10 x 10, lexicographic SOR, T = 5000.
+    "tunegym/SORLearningToRelax-v0": ("tunegym.envs.sor", "SOR", {
+        "grid_size": 10, "ordering": "natural", "sequence_length": 5000}),
     "tunegym/Coverage-v0": ("tunegym.envs.coverage", "Coverage", {}),
     "tunegym/CoverageTwoRooms-v0": ("tunegym.envs.coverage", "Coverage", {"map": "two_rooms"}),
     "tunegym/InformativePath-v0": ("tunegym.envs.coverage", "Coverage",

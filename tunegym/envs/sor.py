@@ -15,7 +15,8 @@ penalty. The episode is truncated (``truncated=True``) after the last instance.
 Kwargs (stable names): ``problem`` ("shifted_poisson" | "heat" | "variable_diffusion"),
 ``variance`` ("high" | "low", shifted_poisson only), ``grid_size`` (interior points
 per side; default 10 / 24 / 32 by problem), ``sequence_length``, ``tol`` (relative
-residual), ``max_iters``, ``solver`` ("sor" | "ssor_pcg"), ``context`` (observe the
+residual), ``max_iters``, ``solver`` ("sor" | "ssor_pcg" | "cg": plain conjugate
+gradients, which ignores omega: the heat experiment's baseline), ``context`` (observe the
 instance's context features, else a constant 0), ``action_type`` ("discrete": arm k
 means omega = linspace(1, 1.95, num_omegas)[k]; "continuous": Box [1, 1.99]),
 ``num_omegas`` (default 20, the paper's grid), ``split``, ``device``,
@@ -23,7 +24,12 @@ means omega = linspace(1, 1.95, num_omegas)[k]; "continuous": Box [1, 1.99]),
 (unknown ordering of the solver: "red_black" or "natural"; default None picks
 "red_black" for SOR, which has the same asymptotic rate as the paper's lexicographic SOR
 (Young) at a fraction of the cost, and "natural" for SSOR-PCG, where the ordering decides
-whether omega matters at all: red-black SSOR is best at omega = 1 almost always).
+whether omega matters at all: red-black SSOR is best at omega = 1 almost always),
+``start`` (heat only: "random", the seed draws the start time and the source's angle,
+or "paper", every episode is the paper's simulation from t = 0).
+
+``tunegym/SORLearningToRelax-v0`` is the paper's setting (section 5): a 10 x 10 grid,
+lexicographic (natural-order) SOR, 5000 systems per sequence, tol 1e-8, cap 10 000.
 
 Info keys: ``iterations``, ``omega``, ``converged``, and with ``compute_oracle``
 ``oracle_iterations`` and ``oracle_omega`` (best grid omega, lowest on ties).
@@ -38,11 +44,18 @@ import torch
 from tunegym.core import BatchedEnv, FamilyRecord, check_choice, check_integer, derive_envs
 from tunegym.core.random import hash_keys
 from tunegym.simulators.sor import ORDERINGS, solve_sor, solve_ssor_pcg
-from tunegym.simulators.sor_problems import PROBLEMS, ShiftedPoisson, SORProblem
+from tunegym.simulators.sor_problems import PROBLEMS, Heat, ShiftedPoisson, SORProblem
 
-SOLVERS = {"sor": solve_sor, "ssor_pcg": solve_ssor_pcg}
+
+def solve_cg(stencil, rhs, omega, **kwargs):
+    """Unpreconditioned conjugate gradients (the heat experiment's baseline): omega is
+    accepted for the solver interface and ignored."""
+    return solve_ssor_pcg(stencil, rhs, omega, preconditioner="none", **kwargs)
+
+
+SOLVERS = {"sor": solve_sor, "ssor_pcg": solve_ssor_pcg, "cg": solve_cg}
 #: The unknown ordering each solver uses unless the ``ordering`` kwarg says otherwise.
-DEFAULT_ORDERINGS = {"sor": "red_black", "ssor_pcg": "natural"}
+DEFAULT_ORDERINGS = {"sor": "red_black", "ssor_pcg": "natural", "cg": "natural"}
 ACTION_TYPES = ("discrete", "continuous")
 #: Range of the omega grid (the paper's linspace(1, 1.95, 20)) and of the continuous action.
 OMEGA_GRID_RANGE = (1.0, 1.95)
@@ -55,12 +68,19 @@ def omega_grid(num_omegas: int, device: torch.device | str = "cpu") -> torch.Ten
 
 
 def make_problem(problem: str, grid_size: int | None, variance: str,
-                 device: torch.device) -> SORProblem:
-    """Build the problem generator named ``problem``."""
+                 device: torch.device, start: str = "random") -> SORProblem:
+    """Build the problem generator named ``problem`` (``variance``: shifted_poisson
+    only; ``start``: heat only, see :class:`~tunegym.simulators.sor_problems.Heat`)."""
     check_choice("problem", problem, tuple(PROBLEMS))
     check_choice("variance", variance, ("high", "low"))
+    check_choice("start", start, Heat.STARTS)
+    if start != "random" and problem != Heat.name:
+        raise ValueError(f"start={start!r} is a heat option; problem {problem!r} takes "
+                         f"start='random' only")
     if problem == ShiftedPoisson.name:
         return ShiftedPoisson(grid_size, device, variance=variance)
+    if problem == Heat.name:
+        return Heat(grid_size, device, start=start)
     return PROBLEMS[problem](grid_size, device)
 
 
@@ -83,9 +103,10 @@ class SOREnv(BatchedEnv):
                  grid_size: int | None = None, sequence_length: int = 1000, tol: float = 1e-8,
                  max_iters: int = 10_000, solver: str = "sor", context: bool = True,
                  action_type: str = "discrete", num_omegas: int = 20,
-                 compute_oracle: bool = False, ordering: str | None = None) -> None:
+                 compute_oracle: bool = False, ordering: str | None = None,
+                 start: str = "random") -> None:
         super().__init__(num_envs, device, split)
-        self.problem = make_problem(problem, grid_size, variance, self.device)
+        self.problem = make_problem(problem, grid_size, variance, self.device, start)
         self.sequence_length = check_integer("sequence_length", sequence_length)
         if not isinstance(tol, (int, float)) or not 0 < tol < 1:
             raise ValueError(f"tol must be a float in (0, 1), got {tol!r}")

@@ -224,6 +224,35 @@ def _sweep_colour(x, b, center, north, south, west, east, weight, colour):
     return squared
 
 
+def _sweep_colour_uniform(x, b, center, north, south, west, east, weight, colour):
+    """:func:`_sweep_colour` for a uniform stencil, the coefficients as scalars (the same
+    operations, so the same bits; a red-black sweep is bound by loads)."""
+    size = b.shape[0]
+    squared = 0.0
+    for i in range(size):
+        for j in range((i + colour) % 2, size, 2):
+            correction = ((b[i, j] + (((north * x[i, j + 1] + south * x[i + 2, j + 1])
+                                       + west * x[i + 1, j]) + east * x[i + 1, j + 2]))
+                          - center * x[i + 1, j + 1])
+            x[i + 1, j + 1] += weight * correction
+            squared += correction * correction
+    return squared
+
+
+def _red_residual_uniform(x, b, center, north, south, west, east, residual):
+    """:func:`_residual` at the red points for a uniform stencil (scalar coefficients)."""
+    size = b.shape[0]
+    squared = 0.0
+    for i in range(size):
+        for j in range(i % 2, size, 2):
+            value = ((b[i, j] + (((north * x[i, j + 1] + south * x[i + 2, j + 1])
+                                  + west * x[i + 1, j]) + east * x[i + 1, j + 2]))
+                     - center * x[i + 1, j + 1])
+            residual[i, j] = value
+            squared += value * value
+    return squared
+
+
 def _residual(x, b, center, north, south, west, east, residual, red_only):
     """residual = (b + neighbours) - c x at every point (at the red points, i + j even,
     when ``red_only``); returns its squared norm (float64)."""
@@ -387,9 +416,15 @@ def _solve_sor(center, north, south, west, east, rhs, initial, omega, tol, max_i
                 for i in range(size):
                     for j in range(i % 2, size, 2):
                         x[i + 1, j + 1] += weight[i, j] * residual[i, j]
-                black = _sweep_colour(x, b, c, cn, cs, cw, ce, weight, 1)
-                squared = (_residual(x, b, c, cn, cs, cw, ce, residual, True)
-                           + black * black_factor)
+                if uniform:
+                    black = _sweep_colour_uniform(x, b, c[0, 0], cn[0, 0], cs[0, 0], cw[0, 0],
+                                                  ce[0, 0], weight[0, 0], 1)
+                    squared = _red_residual_uniform(x, b, c[0, 0], cn[0, 0], cs[0, 0],
+                                                    cw[0, 0], ce[0, 0], residual)
+                else:
+                    black = _sweep_colour(x, b, c, cn, cs, cw, ce, weight, 1)
+                    squared = _residual(x, b, c, cn, cs, cw, ce, residual, True)
+                squared += black * black_factor
             relative = math.sqrt(squared) / rhs_norm
             finished = _finish(s, sweep, relative, tol, max_iters, iterations, converged,
                                relative_residual)
@@ -405,6 +440,8 @@ def _sor_sweeps(center, north, south, west, east, rhs, initial, omega, sweeps, o
     loaded = np.empty((9, size, size), dtype=rhs.dtype)
     c, cn, cs, cw, ce, weight = loaded[0], loaded[1], loaded[2], loaded[3], loaded[4], loaded[5]
     chained_west = loaded[6]
+    uniform = (center.shape[1] == 1 and north.shape[1] == 1 and south.shape[1] == 1
+               and west.shape[1] == 1 and east.shape[1] == 1 and size > 1)
     for s in range(batch):
         status[s] = _check_system(center, north, south, west, east, rhs, initial, s)
         if status[s] != 0:
@@ -414,6 +451,10 @@ def _sor_sweeps(center, north, south, west, east, rhs, initial, omega, sweeps, o
         for _ in range(sweeps):
             if ordering == 0:
                 _sweep_natural(x, rhs[s], c, cn, cs, cw, ce, weight, chained_west, False)
+            elif uniform:
+                for colour in range(2):
+                    _sweep_colour_uniform(x, rhs[s], c[0, 0], cn[0, 0], cs[0, 0], cw[0, 0],
+                                          ce[0, 0], weight[0, 0], colour)
             else:
                 _sweep_colour(x, rhs[s], c, cn, cs, cw, ce, weight, 0)
                 _sweep_colour(x, rhs[s], c, cn, cs, cw, ce, weight, 1)
@@ -541,7 +582,8 @@ def _solve_pcg(center, north, south, west, east, rhs, initial, omega, tol, max_i
 _HELPERS = ("_all_finite", "_check_system", "_neighbours", "_entry", "_load_system",
             "_update", "_sweep_natural", "_sweep_natural_residual", "_sweep_colour",
             "_residual", "_load", "_store", "_squared_norm", "_finish", "_start_system",
-            "_precondition", "_dot_padded", "_sweep_natural_residual_uniform")
+            "_precondition", "_dot_padded", "_sweep_natural_residual_uniform",
+            "_sweep_colour_uniform", "_red_residual_uniform")
 
 
 @functools.lru_cache(maxsize=1)

@@ -340,12 +340,29 @@ def _bump(x: torch.Tensor, y: torch.Tensor, center_x: torch.Tensor, center_y: to
 
 
 class Heat(SORProblem):
-    """Crank-Nicolson steps of the 2-D heat equation (see module docstring)."""
+    """Crank-Nicolson steps of the 2-D heat equation (see module docstring).
+
+    Args:
+        grid_size, device, dtype: as :class:`SORProblem`.
+        start: "random" (default): the episode seed draws the start time t0 in [0, 1)
+            and the source's starting angle, so episodes differ; "paper": every episode
+            is the paper's simulation (Khodak et al.'s h2d.m): t0 = 0, the source at
+            angle 0, circling as there (its first coordinate, the row here, follows the
+            cosine).
+    """
 
     name = "heat"
     context_names = ("diffusivity",)
     default_grid_size = 24
     time_step = 1e-3
+    STARTS = ("random", "paper")
+
+    def __init__(self, grid_size: int | None, device: torch.device,
+                 dtype: torch.dtype = torch.float64, start: str = "random") -> None:
+        super().__init__(grid_size, device, dtype)
+        if start not in self.STARTS:
+            raise ValueError(f"start must be one of {self.STARTS}, got {start!r}")
+        self.start = start
 
     @staticmethod
     def diffusivity(time: torch.Tensor) -> torch.Tensor:
@@ -365,6 +382,8 @@ class Heat(SORProblem):
 
     def episode_state(self, episode_keys):
         draws = uniform(episode_keys, (2,), stream=3)
+        if self.start == "paper":
+            draws = torch.zeros_like(draws)
         x, y = self._coordinates()
         field = _bump(x, y, 0.5, 0.5, 0.25).expand(episode_keys.shape[0], -1, -1).clone()
         return {"field": field, "time_offset": draws[:, 0],
@@ -382,8 +401,10 @@ class Heat(SORProblem):
         stencil = self._uniform_stencil(1.0 + 4.0 * coupling, coupling)
         angle = (state["source_angle"] + 16.0 * math.pi * time).reshape(-1, 1, 1)
         x, y = self._coordinates()
-        source = 32.0 * _bump(x, y, 0.5 + 0.25 * torch.cos(angle), 0.5 + 0.25 * torch.sin(angle),
-                              0.125)
+        along_x, along_y = torch.cos(angle), torch.sin(angle)
+        if self.start == "paper":
+            along_x, along_y = along_y, along_x     # h2d.m: the row coordinate takes cos
+        source = 32.0 * _bump(x, y, 0.5 + 0.25 * along_x, 0.5 + 0.25 * along_y, 0.125)
         field = state["field"]
         # (I + dt/2 kappa Lap) u = 2u - (I - dt/2 kappa Lap) u = 2u - A u
         rhs = 2.0 * field - stencil.matvec(field) + self.time_step * source.to(self.dtype)
