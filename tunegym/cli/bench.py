@@ -62,6 +62,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         "bench_sor_sweeps.py",
         quick_arguments=("--batch", "4", "--grid", "8", "--sweeps", "3", "--repeats", "1")),
     "sor_kernel": Benchmark("bench_sor_kernel.py", quick_arguments=("--batch", "2")),
+    "sor_step": Benchmark("bench_sor_step.py",
+                          quick_arguments=("--steps", "3", "--repeats", "1")),
     "hashing": Benchmark("bench_hashing.py", quick_arguments=("--num-envs", "4", "--steps", "5",
                                                               "--calls", "100", "--repeats", "1")),
     "vector_env": Benchmark(

@@ -44,7 +44,13 @@ import torch
 from tunegym.core import BatchedEnv, FamilyRecord, check_choice, check_integer, derive_envs
 from tunegym.core.random import hash_keys
 from tunegym.simulators.sor import ORDERINGS, solve_sor, solve_ssor_pcg
-from tunegym.simulators.sor_problems import PROBLEMS, Heat, ShiftedPoisson, SORProblem
+from tunegym.simulators.sor_problems import (
+    PROBLEMS,
+    Heat,
+    ShiftedPoisson,
+    SORProblem,
+    instance_keys,
+)
 
 
 def solve_cg(stencil, rhs, omega, **kwargs):
@@ -147,6 +153,7 @@ class SOREnv(BatchedEnv):
         episode_keys = hash_keys(self.split_key, seeds)
         step = torch.zeros_like(seeds)
         state = {"episode_key": episode_keys, "step": step,
+                 "instance_key": instance_keys(episode_keys, step),
                  **self.problem.episode_state(episode_keys)}
         state["context"] = self.problem.context(episode_keys, step, state)
         return state
@@ -172,7 +179,8 @@ class SOREnv(BatchedEnv):
         if self.compute_oracle:
             info["oracle_iterations"], info["oracle_omega"] = self.oracle(instance)
         next_step = step + 1
-        new_state = {**self.problem.advance(state, result.solution), "step": next_step}
+        new_state = {**self.problem.advance(state, result.solution), "step": next_step,
+                     "instance_key": instance_keys(episode_keys, next_step)}
         truncated = next_step >= self.sequence_length
         new_state["context"] = self.problem.context(episode_keys, next_step, new_state)
         reward = (-result.iterations.to(torch.float32) / self.max_iters)

@@ -46,11 +46,13 @@ VARIANCES = ("high", "low")
 
 @dataclass
 class PolicyRun:
-    """Per-instance iterations (T, S) of one policy on S test sequences."""
+    """Per-instance iterations (T, S) of one policy on S test sequences; ``omegas`` (S,)
+    the fixed omega of each sequence where the policy plays one (the best in hindsight)."""
 
     name: str
     kind: str
     iterations: torch.Tensor
+    omegas: list[float] | None = None
 
     @property
     def totals(self) -> torch.Tensor:
@@ -148,7 +150,8 @@ def run_comparison(env_id: str = "tunegym/SOR-v0", num_seeds: int = 5, seed: int
     best_arm = best_fixed_arm_in_hindsight(by_arm)
     runs = [PolicyRun("Gauss-Seidel (omega=1)", "baseline", by_arm[:, :, 0]),
             PolicyRun("Best fixed omega in hindsight", "oracle",
-                      by_arm[:, torch.arange(num_seeds, device=by_arm.device), best_arm]),
+                      by_arm[:, torch.arange(num_seeds, device=by_arm.device), best_arm],
+                      probe.omegas[best_arm].tolist()),
             PolicyRun("Instance-optimal omega", "oracle", by_arm.min(dim=2).values)]
     runs += [PolicyRun(name, "agent", iterations)
              for name, iterations in zip(learners, agent_iterations)]
@@ -231,44 +234,49 @@ def plot_cumulative(runs: list[PolicyRun], path: Path, title: str) -> Path:
 
 
 def plot_regret(runs_by_variance: dict[str, list[PolicyRun]], path: Path, title: str) -> Path:
-    """PNG, one panel per shift distribution: each learner's cumulative regret (mean
-    over sequences) against T, log-log, against the best fixed omega in hindsight
-    (solid) and the instance-optimal omega (dashed), with T^(1/2) and T^(2/3) guides
-    and the best fixed omega's own gap to the instance-optimal one (dotted)."""
+    """PNG, one column per shift distribution, means over sequences.
+
+    Top: each learner's cumulative regret against the instance-optimal omega, log-log,
+    with the best fixed omega's own gap (dotted; the floor of a non-contextual learner)
+    and T^(1/2), T^(2/3) guides. Bottom: the average regret per instance so far, R(T) / T,
+    against the best fixed omega in hindsight (log T axis): sublinear regret makes it
+    fall towards 0; below 0 a contextual learner beats every fixed omega.
+    """
     plt = pyplot()
-    figure, axes_row = plt.subplots(1, len(runs_by_variance),
-                                    figsize=(7.5 * len(runs_by_variance), 5), squeeze=False)
+    columns = len(runs_by_variance)
+    figure, axes_grid = plt.subplots(2, columns, figsize=(7.5 * columns, 9), squeeze=False)
     colours = plt.get_cmap("tab10").colors
-    for axes, (variance, runs) in zip(axes_row[0], runs_by_variance.items()):
+    for column, (variance, runs) in enumerate(runs_by_variance.items()):
+        top, bottom = axes_grid[0][column], axes_grid[1][column]
         by_name = {run.name: run for run in runs}
         best_fixed = by_name["Best fixed omega in hindsight"].iterations.to(torch.float64)
         optimal = by_name["Instance-optimal omega"].iterations.to(torch.float64)
         steps = torch.arange(1, best_fixed.shape[0] + 1, dtype=torch.float64)
-        learners = [run for run in runs if run.kind == "agent"]
-        for index, run in enumerate(learners):
+        for index, run in enumerate(run for run in runs if run.kind == "agent"):
             iterations = run.iterations.to(torch.float64)
-            colour = colours[index % len(colours)]
-            against_fixed = (iterations - best_fixed).mean(dim=1).cumsum(0)
-            against_optimal = (iterations - optimal).mean(dim=1).cumsum(0)
-            axes.plot(steps, against_fixed.clamp(min=1.0).numpy(), color=colour,
-                      linewidth=2, label=f"{run.name} vs best fixed")
-            axes.plot(steps, against_optimal.clamp(min=1.0).numpy(), color=colour,
-                      linewidth=1.2, linestyle="--", label=f"{run.name} vs instance-optimal")
-        gap = (best_fixed - optimal).mean(dim=1).cumsum(0).clamp(min=1.0)
-        axes.plot(steps, gap.numpy(), color="black", linestyle=":", linewidth=2,
-                  label="best fixed vs instance-optimal")
+            style = {"color": colours[index % len(colours)], "linewidth": 2, "label": run.name}
+            top.plot(steps, (iterations - optimal).mean(dim=1).cumsum(0).numpy(), **style)
+            bottom.plot(steps, ((iterations - best_fixed).mean(dim=1).cumsum(0)
+                                / steps).numpy(), **style)
+        gap = (best_fixed - optimal).mean(dim=1).cumsum(0)
+        top.plot(steps, gap.numpy(), color="black", linestyle=":", linewidth=2,
+                 label="best fixed omega (its gap)")
         last = float(steps[-1])
         for exponent, style in ((0.5, (0, (1, 4))), (2.0 / 3.0, (0, (4, 4)))):
             scale = float(gap[-1]) / last ** exponent
-            axes.plot(steps, (scale * steps ** exponent).numpy(), color="grey",
-                      linestyle=style, linewidth=1, label=f"T^{exponent:.2f} (guide)")
-        axes.set_xscale("log")
-        axes.set_yscale("log")
-        axes.set_xlabel("instances T")
-        axes.set_ylabel("cumulative regret (iterations, mean over sequences)")
-        axes.set_title(f"{variance} variance")
-        axes.grid(alpha=0.3, which="both")
-    axes_row[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+            top.plot(steps, (scale * steps ** exponent).numpy(), color="grey", linestyle=style,
+                     linewidth=1, label=f"T^{exponent:.2f} (guide)")
+        bottom.axhline(0.0, color="black", linewidth=1)
+        top.set_xscale("log")
+        top.set_yscale("log")
+        top.set_ylabel("cumulative regret vs instance-optimal (iterations)")
+        top.set_title(f"{variance} variance")
+        bottom.set_xscale("log")
+        bottom.set_ylabel("regret per instance vs best fixed omega, R(T) / T")
+        for axes in (top, bottom):
+            axes.set_xlabel("instances T")
+            axes.grid(alpha=0.3, which="both")
+    axes_grid[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     figure.suptitle(title)
     return save_figure(figure, path, dpi=110)
 
@@ -308,8 +316,10 @@ def run_heat_comparison(env_id: str = "tunegym/SORHeat-v0", num_seeds: int = 3,
     Every grid omega plays the simulation in one batched env (the best fixed omega in
     hindsight and the instance-optimal omega come from that sweep); then, each timed
     on its own, plain CG, omega = 1, omega = 1.5, the best fixed omega, and each learner
-    of :data:`HEAT_LEARNERS` on ``num_seeds`` simulations (its trials). With
-    ``start="paper"`` every simulation is the same, so the fixed policies play one.
+    of :data:`HEAT_LEARNERS` on ``num_seeds`` simulations (its trials, learner seeds
+    ``seed`` ...; one simulation per timed run, so every wall-clock is that of one
+    simulation with its per-step overhead). With ``start="paper"`` every simulation is
+    the same, so the fixed policies play one.
 
     Returns:
         One :class:`HeatRun` per policy.
@@ -344,11 +354,17 @@ def run_heat_comparison(env_id: str = "tunegym/SORHeat-v0", num_seeds: int = 3,
             torch.full((count,), arm, dtype=torch.int64, device=probe.device)))
         runs.append(HeatRun(label, kind, iterations, seconds))
     for name in HEAT_LEARNERS:
-        agent = LEARNERS[name].from_spaces(probe.single_observation_space,
-                                           probe.single_action_space, num_envs=num_seeds,
-                                           seed=seed, device=device)
-        iterations, seconds = _timed_iterations(kwargs, trials, agent)
-        runs.append(HeatRun(name, "agent", iterations, seconds))
+        # One trial at a time, so that its wall-clock is that of one simulation, as for
+        # the fixed policies (a batch of trials would share the per-step overhead).
+        played = []
+        for trial in trials.tolist():
+            agent = LEARNERS[name].from_spaces(probe.single_observation_space,
+                                               probe.single_action_space, num_envs=1,
+                                               seed=trial, device=device)
+            played.append(_timed_iterations(kwargs, torch.tensor([trial]), agent))
+        runs.append(HeatRun(name, "agent", torch.cat([played_run for played_run, _ in played],
+                                                     dim=1),
+                            sum(seconds for _, seconds in played) / len(played)))
     return runs
 
 
@@ -442,7 +458,10 @@ def compare(env_id: str = "tunegym/SOR-v0", num_seeds: int | None = None, seed: 
                "variances": list(variances), "seconds": time.perf_counter() - start,
                "total_iterations": {variance: {run.name: run.totals.tolist()
                                                for run in variance_runs}
-                                    for variance, variance_runs in runs_by_variance.items()}}
+                                    for variance, variance_runs in runs_by_variance.items()},
+               "best_fixed_omegas": {variance: next(run.omegas for run in variance_runs
+                                                    if run.omegas is not None)
+                                     for variance, variance_runs in runs_by_variance.items()}}
 
     def plot(path: Path) -> Path:
         plot_cumulative(runs, path.with_name(path.name.replace("_regret", "_cumulative")),

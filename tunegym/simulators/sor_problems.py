@@ -215,8 +215,15 @@ def truncated_normal(keys: torch.Tensor, size: int, stream: int,
     return result
 
 
-def instance_keys(episode_keys: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-    """Key of instance ``step`` (B,) of episodes ``episode_keys`` (B,)."""
+def instance_keys(episode_keys: torch.Tensor, step: torch.Tensor,
+                  state: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Key of instance ``step`` (B,) of episodes ``episode_keys`` (B,).
+
+    A caller that keeps the key of its current step in ``state["instance_key"]`` (the
+    SOR env does, beside ``state["step"]``) passes ``state``: when ``step`` is that very
+    ``state["step"]`` tensor the kept key is returned instead of hashing again."""
+    if state is not None and state.get("step") is step and "instance_key" in state:
+        return state["instance_key"]
     return hash_keys(episode_keys, step)
 
 
@@ -314,7 +321,7 @@ class ShiftedPoisson(SORProblem):
         return [-0.15 * self.shift_scale], [0.45 * self.shift_scale]
 
     def context(self, episode_keys, step, state):
-        draws = uniform(instance_keys(episode_keys, step), (1,), stream=1)
+        draws = uniform(instance_keys(episode_keys, step, state), (1,), stream=1)
         unit = beta_from_uniform(draws, *SHIFT_BETA_PARAMETERS[self.variance])
         return (-0.15 + 0.6 * unit) * self.shift_scale
 
@@ -322,7 +329,7 @@ class ShiftedPoisson(SORProblem):
         if context is None:
             context = self.context(episode_keys, step, state)
         shift = context[:, 0]
-        keys = instance_keys(episode_keys, step)
+        keys = instance_keys(episode_keys, step, state)
         rhs = truncated_normal(keys, self.grid_size ** 2, stream=2)
         stencil = self._uniform_stencil(4.0 + shift, torch.ones_like(shift))
         return Instance(stencil, rhs.reshape(-1, self.grid_size, self.grid_size).to(self.dtype),
@@ -438,7 +445,7 @@ class VariableDiffusion(SORProblem):
                 [self.log10_reaction_range[1], self.contrast_range[1]])
 
     def context(self, episode_keys, step, state):
-        draws = uniform(instance_keys(episode_keys, step), (2,), stream=4)
+        draws = uniform(instance_keys(episode_keys, step, state), (2,), stream=4)
         low = torch.tensor([self.log10_reaction_range[0], self.contrast_range[0]],
                            dtype=torch.float64, device=draws.device)
         high = torch.tensor([self.log10_reaction_range[1], self.contrast_range[1]],
@@ -462,7 +469,7 @@ class VariableDiffusion(SORProblem):
 
     def instance(self, episode_keys, step, state, context=None):
         features = self.context(episode_keys, step, state) if context is None else context
-        keys = instance_keys(episode_keys, step)
+        keys = instance_keys(episode_keys, step, state)
         contrast = features[:, 1].reshape(-1, 1, 1)
         points = torch.arange(1, self.grid_size + 1, dtype=torch.float64,
                               device=keys.device) * self.spacing
