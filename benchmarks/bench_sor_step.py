@@ -158,13 +158,16 @@ def main() -> None:
         "unit": "ms per env step (one system per env)",
         "grid": 10, "omega": omega, "steps": args.steps, "repeats": args.repeats,
         "timing": f"median of {args.repeats} interleaved runs after 1 warm-up round",
-        "ms_per_step": per_step,
-        "mean_sweeps_per_system": float(np.mean(env_counts)),
-        "ratio_pyamg_loop_over_single": seconds["pyamg_loop"] / seconds["single"],
-        "ratio_pyamg_loop_over_paper_single": seconds["pyamg_loop"] / seconds["paper_single"],
-        "ratio_pyamg_loop_per_system_over_vector_40_per_system":
-            (seconds["pyamg_loop"] / args.steps) / (seconds["vector_40"] / args.steps / 40),
-        "ratio_torch_solve_over_single": seconds["torch_solve"] / seconds["single"],
+        "results": {
+            "ms_per_step": per_step,
+            "mean_sweeps_per_system": float(np.mean(env_counts)),
+            "ratio_pyamg_loop_over_single": seconds["pyamg_loop"] / seconds["single"],
+            "ratio_pyamg_loop_over_paper_single":
+                seconds["pyamg_loop"] / seconds["paper_single"],
+            "ratio_pyamg_loop_per_system_over_vector_40_per_system":
+                (seconds["pyamg_loop"] / args.steps) / (seconds["vector_40"] / args.steps / 40),
+            "ratio_torch_solve_over_single": seconds["torch_solve"] / seconds["single"],
+        },
         "targets": targets,
         "headline": [
             headline_entry("SOR-v0 single env, systems/s (m = 10, natural)", "systems/s",

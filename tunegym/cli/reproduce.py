@@ -12,7 +12,8 @@ from tunegym.reproduce import paper_module, reproduce
 
 
 def _add_arguments(parser) -> None:
-    parser.add_argument("env_id", nargs="?", default="tunegym/SOR-v0")
+    parser.add_argument("env_id", nargs="?", default="tunegym/SORLearningToRelax-v0",
+                        help="a registered id (default: the SOR paper's setting)")
     parser.add_argument("--seeds", type=int, default=20,
                         help="test episodes per agent and baseline in the rows (default 20)")
     parser.add_argument("--first-seed", type=int, default=0)
@@ -35,7 +36,8 @@ def _add_arguments(parser) -> None:
                             "ranking)")
     parser.add_argument("--paper-seeds", type=int, default=None,
                         help="test episodes/sequences of the paper experiment (default: the "
-                             "family's, 5 for SOR, 64 for coverage)")
+                             "family's: 10 at the SOR paper setting, 5 on the other SOR ids, "
+                             "3 learner trials for heat, 64 for coverage)")
     parser.add_argument("--sequence-length", type=int, default=None,
                         help="instances per sequence in the paper experiment")
     parser.add_argument("--env-kwargs", default="{}",

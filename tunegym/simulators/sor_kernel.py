@@ -41,12 +41,16 @@ from __future__ import annotations
 import functools
 import math
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from tunegym.core.compiled import numba_jit
 from tunegym.simulators.solve_result import SolveResult
+
+if TYPE_CHECKING:        # sor imports this module; the annotation only
+    from tunegym.simulators.sor import GridStencil
 
 #: dtypes the kernels are compiled for (one specialisation each, on first use).
 SUPPORTED_DTYPES = (torch.float64, torch.float32)
@@ -781,7 +785,7 @@ def raise_for_status(status: np.ndarray) -> None:
         raise ValueError(f"{VALUE_MESSAGES[name]} (system(s) {systems})")
 
 
-def solve_sor_compiled(stencil, rhs: torch.Tensor, omega: torch.Tensor, tol: float,
+def solve_sor_compiled(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor, tol: float,
                        max_iters: int, initial_guess: torch.Tensor | None,
                        ordering: str = "red_black") -> SolveResult:
     """SOR of :func:`tunegym.simulators.sor.solve_sor`, compiled, on the CPU.
@@ -819,7 +823,7 @@ def solve_sor_compiled(stencil, rhs: torch.Tensor, omega: torch.Tensor, tol: flo
     return SolveResult(*(torch.from_numpy(array) for array in outputs))
 
 
-def sor_sweeps_compiled(stencil, u: torch.Tensor, rhs: torch.Tensor, omega: torch.Tensor,
+def sor_sweeps_compiled(stencil: GridStencil, u: torch.Tensor, rhs: torch.Tensor, omega: torch.Tensor,
                         sweeps: int, ordering: str) -> torch.Tensor:
     """``sweeps`` SOR sweeps of :func:`tunegym.simulators.sor.sor_sweep`, compiled.
 
@@ -842,14 +846,18 @@ def sor_sweeps_compiled(stencil, u: torch.Tensor, rhs: torch.Tensor, omega: torc
     return torch.from_numpy(solution)
 
 
-def solve_pcg_compiled(stencil, rhs: torch.Tensor, omega: torch.Tensor, tol: float,
+def solve_pcg_compiled(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor, tol: float,
                        max_iters: int, initial_guess: torch.Tensor | None,
                        preconditioner: str) -> SolveResult:
     """Conjugate gradients of :func:`tunegym.simulators.sor.solve_ssor_pcg`, compiled.
 
     Args:
-        stencil, rhs, omega, tol, max_iters, initial_guess: as
-            :func:`solve_sor_compiled` (``omega`` is the SSOR factor; unused by "none").
+        stencil: as :func:`solve_sor_compiled`.
+        rhs: as :func:`solve_sor_compiled`.
+        omega: the SSOR factors (B,) in (0, 2) (unused by "none").
+        tol: relative tolerance on the recurrence residual.
+        max_iters: CG iteration cap.
+        initial_guess: as :func:`solve_sor_compiled`.
         preconditioner: "none" (plain CG), "natural" or "red_black" (SSOR in that order).
 
     Returns:

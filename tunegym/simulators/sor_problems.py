@@ -350,7 +350,9 @@ class Heat(SORProblem):
     """Crank-Nicolson steps of the 2-D heat equation (see module docstring).
 
     Args:
-        grid_size, device, dtype: as :class:`SORProblem`.
+        grid_size: as :class:`SORProblem`.
+        device: as :class:`SORProblem`.
+        dtype: as :class:`SORProblem`.
         start: "random" (default): the episode seed draws the start time t0 in [0, 1)
             and the source's starting angle, so episodes differ; "paper": every episode
             is the paper's simulation (Khodak et al.'s h2d.m): t0 = 0, the source at
