@@ -41,16 +41,13 @@ from __future__ import annotations
 import functools
 import math
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
 
 from tunegym.core.compiled import numba_jit
 from tunegym.simulators.solve_result import SolveResult
-
-if TYPE_CHECKING:        # sor imports this module; the annotation only
-    from tunegym.simulators.sor import GridStencil
 
 #: dtypes the kernels are compiled for (one specialisation each, on first use).
 SUPPORTED_DTYPES = (torch.float64, torch.float32)
@@ -785,7 +782,8 @@ def raise_for_status(status: np.ndarray) -> None:
         raise ValueError(f"{VALUE_MESSAGES[name]} (system(s) {systems})")
 
 
-def solve_sor_compiled(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor, tol: float,
+def solve_sor_compiled(stencil: Any, rhs: torch.Tensor, omega: torch.Tensor,
+                       tol: float,
                        max_iters: int, initial_guess: torch.Tensor | None,
                        ordering: str = "red_black") -> SolveResult:
     """SOR of :func:`tunegym.simulators.sor.solve_sor`, compiled, on the CPU.
@@ -823,7 +821,8 @@ def solve_sor_compiled(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Ten
     return SolveResult(*(torch.from_numpy(array) for array in outputs))
 
 
-def sor_sweeps_compiled(stencil: GridStencil, u: torch.Tensor, rhs: torch.Tensor, omega: torch.Tensor,
+def sor_sweeps_compiled(stencil: Any, u: torch.Tensor, rhs: torch.Tensor,
+                        omega: torch.Tensor,
                         sweeps: int, ordering: str) -> torch.Tensor:
     """``sweeps`` SOR sweeps of :func:`tunegym.simulators.sor.sor_sweep`, compiled.
 
@@ -846,7 +845,8 @@ def sor_sweeps_compiled(stencil: GridStencil, u: torch.Tensor, rhs: torch.Tensor
     return torch.from_numpy(solution)
 
 
-def solve_pcg_compiled(stencil: GridStencil, rhs: torch.Tensor, omega: torch.Tensor, tol: float,
+def solve_pcg_compiled(stencil: Any, rhs: torch.Tensor, omega: torch.Tensor,
+                       tol: float,
                        max_iters: int, initial_guess: torch.Tensor | None,
                        preconditioner: str) -> SolveResult:
     """Conjugate gradients of :func:`tunegym.simulators.sor.solve_ssor_pcg`, compiled.
