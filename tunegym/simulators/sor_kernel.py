@@ -252,12 +252,15 @@ def _expand(compressed, colour, offset, full, full_offset):
             full[i + full_offset, 2 * k + q + full_offset] = compressed[i + offset, k + offset]
 
 
-def _colour_sweep(target, other, b, coefficients, colour, size, want_squared):
-    """One half-sweep: every point of ``colour`` updated from the other colour
-    (``coefficients`` (6, m, h): center, north, south, west, east, omega / center, of
-    this colour's points; b (m, h)). Returns the sum of squared corrections (float64)
-    when ``want_squared``, else 0 (the loop without that running sum vectorises).
-    The arithmetic of the torch path's red-black sweep, point by point."""
+def _colour_pass(target, other, b, coefficients, colour, size, update, residual,
+                 want_squared):
+    """One pass over the points of ``colour``, from the other colour: with d =
+    (b + neighbours) - c x (the torch path's red-black arithmetic, point by point), an
+    SOR half-sweep ``x += (omega / c) d`` when ``update``, else ``residual[i, k] = d``
+    (residual (m, h); not written when updating). ``coefficients`` (6, m, h): center,
+    north, south, west, east, omega / center of this colour's points; b (m, h).
+    Returns the sum of d^2 (float64) when ``want_squared``, else 0: the flags are
+    loop-invariant, and the loop without the running sum vectorises."""
     squared = 0.0
     for i in range(size):
         q = _parity(i, colour)
@@ -267,32 +270,18 @@ def _colour_sweep(target, other, b, coefficients, colour, size, want_squared):
                                        + coefficients[3, i, k] * other[i + 1, k + q])
                                       + coefficients[4, i, k] * other[i + 1, k + q + 1]))
                           - coefficients[0, i, k] * target[i + 1, k + 1])
-            target[i + 1, k + 1] += coefficients[5, i, k] * correction
+            if update:
+                target[i + 1, k + 1] += coefficients[5, i, k] * correction
+            else:
+                residual[i, k] = correction
             if want_squared:
                 squared += correction * correction
     return squared
 
 
-def _colour_residual(target, other, b, coefficients, colour, size, residual):
-    """residual (m, h) = (b + neighbours) - c x at the points of ``colour``; returns
-    its squared norm (the arithmetic of :func:`_residual`, at one colour)."""
-    squared = 0.0
-    for i in range(size):
-        q = _parity(i, colour)
-        for k in range((size - q + 1) // 2):
-            value = ((b[i, k] + (((coefficients[1, i, k] * other[i, k + 1]
-                                   + coefficients[2, i, k] * other[i + 2, k + 1])
-                                  + coefficients[3, i, k] * other[i + 1, k + q])
-                                 + coefficients[4, i, k] * other[i + 1, k + q + 1]))
-                     - coefficients[0, i, k] * target[i + 1, k + 1])
-            residual[i, k] = value
-            squared += value * value
-    return squared
-
-
-def _colour_sweep_uniform(target, other, b, center, north, south, west, east, weight,
-                          colour, size, want_squared):
-    """:func:`_colour_sweep` for a uniform stencil, the coefficients as scalars (the same
+def _colour_pass_uniform(target, other, b, center, north, south, west, east, weight,
+                         colour, size, update, residual, want_squared):
+    """:func:`_colour_pass` for a uniform stencil, the coefficients as scalars (the same
     operations, so the same bits, and six fewer loads per point)."""
     squared = 0.0
     for i in range(size):
@@ -302,48 +291,27 @@ def _colour_sweep_uniform(target, other, b, center, north, south, west, east, we
                                        + west * other[i + 1, k + q])
                                       + east * other[i + 1, k + q + 1]))
                           - center * target[i + 1, k + 1])
-            target[i + 1, k + 1] += weight * correction
+            if update:
+                target[i + 1, k + 1] += weight * correction
+            else:
+                residual[i, k] = correction
             if want_squared:
                 squared += correction * correction
     return squared
 
 
-def _colour_residual_uniform(target, other, b, center, north, south, west, east, colour,
-                             size, residual):
-    """:func:`_colour_residual` for a uniform stencil (scalar coefficients)."""
-    squared = 0.0
-    for i in range(size):
-        q = _parity(i, colour)
-        for k in range((size - q + 1) // 2):
-            value = ((b[i, k] + (((north * other[i, k + 1] + south * other[i + 2, k + 1])
-                                  + west * other[i + 1, k + q]) + east * other[i + 1, k + q + 1]))
-                     - center * target[i + 1, k + 1])
-            residual[i, k] = value
-            squared += value * value
-    return squared
-
-
-def _half_sweep(colours, rhs_colours, coefficients, colour, size, uniform, want_squared):
-    """:func:`_colour_sweep` of ``colour``, with scalar coefficients when ``uniform``."""
+def _colour_step(colours, rhs_colours, coefficients, colour, size, uniform, update,
+                 residual, want_squared):
+    """:func:`_colour_pass` of ``colour`` on one system's colour arrays, with scalar
+    coefficients when ``uniform``."""
     if uniform:
         scalars = coefficients[colour, :, 0, 0]
-        return _colour_sweep_uniform(colours[colour], colours[1 - colour], rhs_colours[colour],
-                                     scalars[0], scalars[1], scalars[2], scalars[3],
-                                     scalars[4], scalars[5], colour, size, want_squared)
-    return _colour_sweep(colours[colour], colours[1 - colour], rhs_colours[colour],
-                         coefficients[colour], colour, size, want_squared)
-
-
-def _red_residual(colours, rhs_colours, coefficients, size, uniform, residual):
-    """:func:`_colour_residual` of the red points, with scalar coefficients when
-    ``uniform``."""
-    if uniform:
-        scalars = coefficients[0, :, 0, 0]
-        return _colour_residual_uniform(colours[0], colours[1], rhs_colours[0], scalars[0],
-                                        scalars[1], scalars[2], scalars[3], scalars[4], 0,
-                                        size, residual)
-    return _colour_residual(colours[0], colours[1], rhs_colours[0], coefficients[0], 0, size,
-                            residual)
+        return _colour_pass_uniform(colours[colour], colours[1 - colour], rhs_colours[colour],
+                                    scalars[0], scalars[1], scalars[2], scalars[3],
+                                    scalars[4], scalars[5], colour, size, update, residual,
+                                    want_squared)
+    return _colour_pass(colours[colour], colours[1 - colour], rhs_colours[colour],
+                        coefficients[colour], colour, size, update, residual, want_squared)
 
 
 def _load_colours(x, b, loaded, colours, rhs_colours, coefficients):
@@ -533,10 +501,11 @@ def _solve_sor(center, north, south, west, east, rhs, initial, omega, tol, max_i
                 for i in range(size):
                     for k in range((size - i % 2 + 1) // 2):
                         red[i + 1, k + 1] += coefficients[0, 5, i, k] * red_residual[i, k]
-                squared = (_half_sweep(colours, rhs_colours, coefficients, 1, size, uniform,
-                                       True) * black_factor)
-                squared += _red_residual(colours, rhs_colours, coefficients, size, uniform,
-                                         red_residual)
+                squared = black_factor * _colour_step(
+                    colours, rhs_colours, coefficients, 1, size, uniform, True, red_residual,
+                    True)
+                squared += _colour_step(colours, rhs_colours, coefficients, 0, size, uniform,
+                                        False, red_residual, True)
             relative = math.sqrt(squared) / rhs_norm
             finished = _finish(s, sweep, relative, tol, max_iters, iterations, converged,
                                relative_residual)
@@ -574,8 +543,8 @@ def _sor_sweeps(center, north, south, west, east, rhs, initial, omega, sweeps, o
             _load_colours(x, rhs[s], loaded, colours, rhs_colours, coefficients)
             for _ in range(sweeps):
                 for colour in range(2):
-                    _half_sweep(colours, rhs_colours, coefficients, colour, size, uniform,
-                                False)
+                    _colour_step(colours, rhs_colours, coefficients, colour, size, uniform,
+                                 True, rhs_colours[colour], False)
             for colour in range(2):
                 _expand(colours[colour], colour, 1, x, 1)
         _store(x, s, solution)
@@ -703,9 +672,8 @@ _HELPERS = ("_all_finite", "_check_system", "_neighbours", "_entry", "_load_syst
             "_sweep_natural", "_sweep_natural_residual",
             "_residual", "_load", "_store", "_squared_norm", "_finish", "_start_system",
             "_precondition", "_dot_padded", "_sweep_natural_residual_uniform", "_parity",
-            "_compress", "_expand", "_colour_sweep", "_colour_residual", "_load_colours",
-            "_colour_sweep_uniform", "_colour_residual_uniform", "_half_sweep",
-            "_red_residual")
+            "_compress", "_expand", "_colour_pass", "_colour_pass_uniform", "_colour_step",
+            "_load_colours")
 
 
 @functools.lru_cache(maxsize=1)
