@@ -170,3 +170,15 @@ def test_heat_experiment_rejects_a_non_heat_id():
 
     with pytest.raises(ValueError, match="not a heat-problem id"):
         run_heat_comparison("tunegym/SOR-v0", num_seeds=1, sequence_length=2)
+
+
+def test_cli_full_reproduce_keeps_row_seeds_and_paper_seeds_apart(tmp_path, capsys):
+    """--seeds (rows) and --paper-seeds (the paper experiment) in one full run."""
+    assert main(["reproduce", "tunegym/SOR-v0", "--seeds", "2", "--timesteps", "64",
+                 "--train-seeds", "0", "--configs", "sor_chebcb", "--paper-seeds", "1",
+                 "--sequence-length", "6", "--reps", "50", "--output-dir", str(tmp_path)]) == 0
+    rows = [json.loads(line) for line in
+            (tmp_path / "tunegym_SOR-v0_rows.jsonl").read_text().splitlines()]
+    assert sorted({row["seed"] for row in rows}) == [0, 1]
+    summary = json.loads((tmp_path / "tunegym_SOR-v0_results.json").read_text())
+    assert summary["num_seeds"] == 1 and summary["sequence_length"] == 6

@@ -109,7 +109,7 @@ def run(arguments) -> int:
         result = reproduce(arguments.env_id, arguments.seeds, arguments.first_seed,
                            arguments.output_dir, arguments.configs, overrides,
                            paper=not arguments.no_paper, reps=arguments.reps,
-                           **_paper_kwargs(arguments))
+                           paper_kwargs=_paper_kwargs(arguments))
     except TypeError as error:     # kwargs this family's envs do not take
         raise ValueError(str(error)) from error
     if result.paper is not None:

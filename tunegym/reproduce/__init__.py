@@ -121,7 +121,7 @@ def trained_rows(env_id: str, configs: list[TrainConfig], seeds: list[int],
 def reproduce(env_id: str, num_seeds: int = 20, first_seed: int = 0,
               output_dir: str | Path = "results", configs: list[str] | None = None,
               train_overrides: dict[str, Any] | None = None, paper: bool = True,
-              reps: int = 2000, **paper_kwargs: Any) -> Reproduction:
+              reps: int = 2000, paper_kwargs: dict[str, Any] | None = None) -> Reproduction:
     """Reproduce ``env_id`` (see the module docstring).
 
     Args:
@@ -134,8 +134,9 @@ def reproduce(env_id: str, num_seeds: int = 20, first_seed: int = 0,
         train_overrides: config keys replaced in every config (a smoke run's budget).
         paper: whether to run the family's paper experiment as well.
         reps: bootstrap replicates of the leaderboard.
-        **paper_kwargs: passed to the paper experiment's ``compare`` (e.g. ``num_seeds``,
-            ``sequence_length``, env kwargs).
+        paper_kwargs: keyword arguments of the paper experiment's ``compare`` (its own
+            ``num_seeds``, ``sequence_length``, env kwargs), kept apart from this
+            function's ``num_seeds``.
 
     Returns:
         :class:`Reproduction`.
@@ -157,7 +158,7 @@ def reproduce(env_id: str, num_seeds: int = 20, first_seed: int = 0,
     outcome = None
     module = paper_module(env_id) if paper else None
     if module is not None:
-        outcome = module.compare(env_id, output_dir=output_dir, **paper_kwargs)
+        outcome = module.compare(env_id, output_dir=output_dir, **(paper_kwargs or {}))
     return Reproduction(env_id, rows + agent_rows, rows_file, report, table, outcome,
                         time.perf_counter() - start, summaries)
 
